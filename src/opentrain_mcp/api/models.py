@@ -1,0 +1,127 @@
+"""Pydantic models of the OpenTrain wire format (field names exactly as the API spells them)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+"""Opaque ids: up to 128 letters, digits, ``_``, ``-`` or ``.`` (never ``..``), starting alphanumeric;
+nothing that could change the meaning of a URL path (``/ ? # %``, whitespace, ``..``)."""
+
+_ID_RE = re.compile(ID_PATTERN)
+
+ApprovalStatus = str
+"""``pending``, ``confirmed``, ``declined`` or ``expired``; kept as ``str`` so unknown values never crash."""
+
+
+def check_id(value: str, what: str = "id") -> str:
+    """Return ``value`` if it is a safe opaque id, else raise ``ValueError`` saying why."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what} must be a non-empty string")
+    if len(value) > 128:
+        raise ValueError(f"{what} is too long ({len(value)} characters; ids are at most 128)")
+    if not _ID_RE.fullmatch(value) or ".." in value:
+        raise ValueError(
+            f"{what} {value!r} is not a valid OpenTrain id: use the id exactly as the API returned it "
+            "(letters, digits, '-', '_'; no '/', '?', '#', '%', spaces or '..')"
+        )
+    return value
+
+
+SafeId = Annotated[str, Field(min_length=1, max_length=128, pattern=ID_PATTERN)]
+
+
+class Milestone(BaseModel):
+    """The first escrow milestone of the contract a hire creates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, max_length=500, description="Short milestone title")
+    description: str | None = Field(None, max_length=10_000, description="What the trainer delivers")
+    amount: float = Field(description="Milestone amount in USD, > 0, at most 2 decimals (e.g. 300 or 49.5)")
+    dueDate: str | None = Field(None, description="Due date, YYYY-MM-DD")
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _amount_is_a_number(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+            raise ValueError("amount must be a JSON number of US dollars, e.g. 300 or 49.5")
+        return value
+
+    @field_validator("amount")
+    @classmethod
+    def _amount_is_money(cls, value: float) -> float:
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError("amount must be a positive number of US dollars")
+        if Decimal(str(value)).as_tuple().exponent < -2:  # type: ignore[operator]
+            raise ValueError("amount must have at most 2 decimal places (whole cents)")
+        return value
+
+    @field_validator("dueDate")
+    @classmethod
+    def _due_date_is_real(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValueError("dueDate must be a date in the form YYYY-MM-DD")
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"dueDate {value!r} is not a real calendar date") from None
+        return value
+
+    @model_validator(mode="after")
+    def _named_or_described(self) -> Milestone:
+        if not (self.name or "").strip() and not (self.description or "").strip():
+            raise ValueError("milestone needs a non-blank name or description (at least one)")
+        return self
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON body fragment sent to the API (unset optional fields omitted)."""
+        body = self.model_dump(exclude_none=True)
+        if self.amount.is_integer():
+            body["amount"] = int(self.amount)
+        return body
+
+
+class WireModel(BaseModel):
+    """A response object: known fields typed, unknown fields kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Approval(WireModel):
+    """A human co-sign request, as ``GET /approvals/{id}`` returns it."""
+
+    id: str
+    type: str = Field(description="proposal_hire, milestone_fund, milestone_approve or contract_end")
+    status: ApprovalStatus = Field(description="pending, confirmed, declined or expired")
+    contractId: str | None = None
+    milestoneId: str | None = None
+    jobId: str | None = None
+    proposalId: str | None = None
+    approvalUrl: str | None = Field(None, description="Page where a signed-in human confirms or declines")
+    expiresAt: str | None = None
+    resolvedAt: str | None = None
+    result: dict[str, Any] | None = None
+    createdAt: str | None = None
+
+
+class HireAccepted(WireModel):
+    """The 202 answer to ``POST /proposals/{id}/hire``."""
+
+    approval: Approval
+    message: str = ""
+
+
+class Page(WireModel):
+    """A cursor-paginated list; the list itself sits under an endpoint-specific key."""
+
+    nextCursor: str | None = None
+    hasMore: bool | None = None

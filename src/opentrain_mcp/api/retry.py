@@ -1,0 +1,62 @@
+"""The client's HTTP policy in one place: timeouts, which failures are retried, backoff and the budget."""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from dataclasses import dataclass, field
+
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Timeouts and retries for one logical API call.
+
+    A call makes at most ``1 + max_retries`` attempts and never runs past ``budget`` seconds in total,
+    which keeps a whole tool call well below the ~60 s at which MCP clients give up.
+    """
+
+    connect_timeout: float = 5.0
+    request_timeout: float = 15.0
+    max_retries: int = 2
+    backoff_base: float = 0.5
+    backoff_cap: float = 4.0
+    budget: float = 30.0
+    jitter: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+
+    def backoff(self, retry_number: int) -> float:
+        """Seconds to wait before retry ``retry_number`` (1-based): 0.5 s doubling, capped, with jitter."""
+        base = min(self.backoff_base * 2 ** (retry_number - 1), self.backoff_cap)
+        return base * (0.5 + self.jitter.random() / 2)
+
+
+class Deadline:
+    """Tracks the time left in a call's budget."""
+
+    def __init__(self, budget: float) -> None:
+        self._end = time.monotonic() + budget
+
+    def remaining(self) -> float:
+        return max(0.0, self._end - time.monotonic())
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if seconds != seconds or seconds == float("inf"):
+        return None
+    return max(0.0, seconds)

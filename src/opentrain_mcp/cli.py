@@ -1,0 +1,158 @@
+"""The ``opentrain-mcp`` command: serve MCP (stdio or HTTP), run the sandbox, or run the demo."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from contextlib import ExitStack
+
+from opentrain_mcp import __version__
+from opentrain_mcp.config import AUTH_TOKEN_VAR, Settings
+
+DESCRIPTION = """\
+MCP server that lets AI agents request hires on OpenTrain. Nothing is hired and no money moves until a
+signed-in human confirms the approval link the tools return.
+
+commands:
+  opentrain-mcp [options]          serve MCP (stdio by default; --transport http for Streamable HTTP)
+  opentrain-mcp sandbox [--help]   run a local simulated OpenTrain API with approval pages
+  opentrain-mcp demo [--help]      walk the whole hire flow against the sandbox through a real MCP client
+
+environment:
+  OT_API_TOKEN                 OpenTrain personal API token (ot_pat_...); also read: OPENTRAIN_API_TOKEN,
+                               OPENTRAIN_PERSONAL_API_TOKEN (first one set wins, in that order)
+  OPENTRAIN_API_BASE_URL       OpenTrain origin (also OT_API_BASE_URL); default https://app.opentrain.ai
+  OPENTRAIN_MCP_AUTH_TOKEN     bearer secret required on /mcp with --transport http
+  OPENTRAIN_MCP_SANDBOX=1      same as --sandbox
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="opentrain-mcp", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--version", action="version", version=f"opentrain-mcp {__version__}")
+    p.add_argument(
+        "--transport",
+        choices=["stdio", "http"],
+        default="stdio",
+        help="stdio (default, what desktop clients launch) or http (Streamable HTTP at /mcp)",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    p.add_argument(
+        "--sandbox",
+        action="store_true",
+        default=os.environ.get("OPENTRAIN_MCP_SANDBOX") == "1",
+        help="use a local simulated OpenTrain started in this process; no token, no real money",
+    )
+    p.add_argument("--base-url", help="OpenTrain origin (overrides OPENTRAIN_API_BASE_URL)")
+    p.add_argument(
+        "--auth-token",
+        default=None,
+        help=f"HTTP only: require 'Authorization: Bearer <secret>' on /mcp (env {AUTH_TOKEN_VAR}); "
+        "prefer the variable, since flags are visible in process lists",
+    )
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="HTTP only: extra Host header value to accept (repeatable), e.g. mcp.example.com",
+    )
+    p.add_argument(
+        "--allowed-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="HTTP only: extra browser Origin to accept (repeatable), e.g. https://app.example.com",
+    )
+    p.add_argument("--stateless", action="store_true", help="HTTP only: no sessions (for several workers)")
+    p.add_argument(
+        "--log-level",
+        default=os.environ.get("OPENTRAIN_MCP_LOG_LEVEL", "WARNING"),
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        type=str.upper,
+        help="stderr log level (default WARNING)",
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sandbox"]:
+        from opentrain_mcp.sandbox.runner import main as sandbox_main
+
+        return sandbox_main(argv[1:])
+    if argv[:1] == ["demo"]:
+        from opentrain_mcp.demo import main as demo_main
+
+        return demo_main(argv[1:])
+    return serve(_parser().parse_args(argv))
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the MCP server until the client disconnects (stdio) or Ctrl-C (HTTP)."""
+    from opentrain_mcp.logs import setup_logging
+
+    settings = Settings.from_env(base_url=args.base_url)
+    auth_token = args.auth_token or os.environ.get(AUTH_TOKEN_VAR) or None
+    redactor = setup_logging(args.log_level, [settings.token or "", auth_token or ""])
+    log = __import__("logging").getLogger("opentrain_mcp")
+
+    with ExitStack() as stack:
+        if args.sandbox:
+            from opentrain_mcp.sandbox.runner import running_sandbox
+
+            sandbox = stack.enter_context(running_sandbox())
+            settings = Settings(
+                token=sandbox.token, token_var="sandbox", base_url=sandbox.base_url, sandbox=True
+            )
+            redactor.secrets.append(sandbox.token)
+            print(
+                f"opentrain-mcp: sandbox mode, simulated OpenTrain at {sandbox.base_url} "
+                f"(approval pages: {sandbox.base_url}/)",
+                file=sys.stderr,
+                flush=True,
+            )
+        elif settings.problem():
+            log.warning("%s", settings.problem())
+
+        if args.transport == "stdio":
+            from opentrain_mcp.server.app import build_server
+
+            build_server(settings).run("stdio")
+            return 0
+        return _serve_http(args, settings, auth_token)
+    return 0
+
+
+def _serve_http(args: argparse.Namespace, settings: Settings, auth_token: str | None) -> int:
+    import uvicorn
+
+    from opentrain_mcp.server.app import build_server
+    from opentrain_mcp.server.http import HttpOptions, build_http_app
+
+    options = HttpOptions(
+        host=args.host,
+        port=args.port,
+        auth_token=auth_token,
+        allowed_hosts=args.allowed_host,
+        allowed_origins=args.allowed_origin,
+        stateless=args.stateless,
+    )
+    refusal = options.refusal()
+    if refusal:
+        print(f"opentrain-mcp: {refusal}", file=sys.stderr)
+        return 2
+    mcp = build_server(settings, http_auth=(auth_token, options.public_url) if auth_token else None)
+    app = build_http_app(mcp, options)
+    print(
+        f"opentrain-mcp: serving MCP over Streamable HTTP at {options.public_url}"
+        f"{' (bearer auth required)' if auth_token else ''}",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0

@@ -1,0 +1,97 @@
+"""The Streamable HTTP app: bearer auth, explicit Host/Origin allow-lists, a body limit and /healthz."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+
+from mcp.server.auth.provider import AccessToken, TokenVerifier
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from opentrain_mcp.api.client import is_loopback_host
+
+MAX_BODY_BYTES = 256 * 1024
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+@dataclass
+class HttpOptions:
+    """How the HTTP transport listens and whom it lets in."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    auth_token: str | None = field(default=None, repr=False)
+    allowed_hosts: list[str] = field(default_factory=list)
+    allowed_origins: list[str] = field(default_factory=list)
+    stateless: bool = False
+
+    @property
+    def public_url(self) -> str:
+        host = self.host if ":" not in self.host else f"[{self.host}]"
+        return f"http://{host}:{self.port}/mcp"
+
+    def refusal(self) -> str | None:
+        """Why this configuration must not start, or None."""
+        if not is_loopback_host(self.host) and not self.auth_token:
+            return (
+                f"Refusing to serve HTTP on {self.host}, which is reachable from other machines, without "
+                "authentication. Set OPENTRAIN_MCP_AUTH_TOKEN (or --auth-token) to a long random secret that "
+                "clients send as 'Authorization: Bearer <secret>', or bind to 127.0.0.1."
+            )
+        if self.auth_token is not None and len(self.auth_token) < 16:
+            return "The HTTP auth token is too short; use at least 16 random characters."
+        return None
+
+    def transport_security(self) -> TransportSecuritySettings:
+        """Always an explicit allow-list, so binding to 0.0.0.0 never turns the checks off."""
+        hosts = [f"{h}:*" for h in LOOPBACK_HOSTS] + list(LOOPBACK_HOSTS)
+        origins = [f"http://{h}:*" for h in LOOPBACK_HOSTS]
+        if not is_loopback_host(self.host) and self.host not in ("0.0.0.0", "::"):
+            hosts += [self.host, f"{self.host}:*"]
+        for name in self.allowed_hosts:
+            hosts += [name] if ":" in name.strip("[]").rsplit("]", 1)[-1] else [name, f"{name}:*"]
+        origins += self.allowed_origins
+        return TransportSecuritySettings(
+            enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
+        )
+
+
+class StaticTokenVerifier(TokenVerifier):
+    """Accepts exactly one shared secret, compared in constant time."""
+
+    def __init__(self, secret: str, resource: str) -> None:
+        self._secret = secret.encode()
+        self._resource = resource
+
+    def __repr__(self) -> str:
+        return "StaticTokenVerifier(secret=[redacted])"
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        if hmac.compare_digest(token.encode(), self._secret):
+            return AccessToken(
+                token="[redacted]", client_id="opentrain-mcp-client", scopes=[], resource=self._resource
+            )
+        return None
+
+
+async def healthz(_request: Request) -> JSONResponse:
+    """Liveness only: reveals nothing about configuration or the account."""
+    return JSONResponse({"status": "ok"})
+
+
+def build_http_app(mcp: object, options: HttpOptions) -> Starlette:
+    """The ASGI app serving MCP at ``/mcp`` (and ``/healthz``) for an already-built server."""
+    from mcp.server import MCPServer
+
+    assert isinstance(mcp, MCPServer)
+    mcp.custom_route("/healthz", methods=["GET"])(healthz)
+    return mcp.streamable_http_app(
+        streamable_http_path="/mcp",
+        stateless_http=options.stateless,
+        transport_security=options.transport_security(),
+        max_request_body_size=MAX_BODY_BYTES,
+        host=options.host,
+    )

@@ -1,0 +1,54 @@
+"""Which links may be shown to a human: only OpenTrain's own origin, and approval pages by exact path."""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlsplit
+
+from opentrain_mcp.api.client import is_loopback_host
+
+
+class UntrustedLinkError(Exception):
+    """An API response carried a link we will not show to a human."""
+
+    def __init__(self, kind: str, trusted_origin: str, why: str) -> None:
+        super().__init__(f"{kind} withheld: {why}")
+        self.kind = kind
+        self.trusted_origin = trusted_origin
+        self.why = why
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.hostname:
+        return None
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    return parts.scheme.lower(), parts.hostname.lower(), port
+
+
+def vet_link(url: object, *, trusted_origin: str, kind: str, approval_id: str | None = None) -> str:
+    """Return ``url`` if a human may safely open it, else raise ``UntrustedLinkError``.
+
+    The link must be on ``trusted_origin`` (https, or http only for a loopback origin such as the
+    sandbox), carry no credentials, and for an approval link be exactly ``/approvals/<approval_id>``.
+    """
+    if not isinstance(url, str) or not url:
+        raise UntrustedLinkError(kind, trusted_origin, "the API sent no link")
+    if any(ch.isspace() or ord(ch) < 32 for ch in url) or "\\" in url:
+        raise UntrustedLinkError(kind, trusted_origin, "the link contains whitespace or control characters")
+    expected = _origin(trusted_origin)
+    parts = urlsplit(url)
+    actual = _origin(url)
+    if expected is None or actual != expected:
+        raise UntrustedLinkError(kind, trusted_origin, f"it does not point to {trusted_origin}")
+    if actual[0] != "https" and not is_loopback_host(actual[1]):
+        raise UntrustedLinkError(kind, trusted_origin, "it is not https")
+    if parts.username or parts.password or "@" in parts.netloc:
+        raise UntrustedLinkError(kind, trusted_origin, "it carries credentials")
+    if approval_id is not None and (
+        parts.path != f"/approvals/{quote(approval_id, safe='')}" or parts.query or parts.fragment
+    ):
+        raise UntrustedLinkError(kind, trusted_origin, f"it is not the page of approval {approval_id}")
+    return url

@@ -1,0 +1,237 @@
+"""Every sentence the model reads: tool descriptions, status meanings, next steps and error explanations.
+
+Kept in one file so it can be reviewed and measured as a whole (it is part of the agent's token budget).
+"""
+
+from __future__ import annotations
+
+from opentrain_mcp.api.errors import (
+    ApiError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ConflictError,
+    MalformedResponseError,
+    NotFoundError,
+    OpenTrainError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    TransportError,
+)
+from opentrain_mcp.config import TOKEN_HELP
+
+INSTRUCTIONS = (
+    "Hire AI trainers on OpenTrain. request_hire never hires anyone: it creates a pending approval that a "
+    "signed-in human must confirm at its approvalUrl (give them the link; never claim the hire happened). "
+    "Then use check_approval to learn the outcome. Only confirmed means hired."
+)
+
+REQUEST_HIRE = (
+    "Request to hire the trainer behind a proposal. Does NOT hire or charge: it returns a pending approval "
+    "whose approvalUrl a signed-in human must open to confirm (charge on confirm: amount + 10% + $9.95). "
+    "Give the human that link, then call check_approval. Same terms return the same approval; new terms "
+    "replace it. Set confirmNotFitOverride only after the human explicitly agrees to hire a Not-a-fit proposal."
+)
+
+CHECK_APPROVAL = (
+    "Read an approval's status (pending, confirmed, declined, expired) with what it means and what to do next. "
+    "Works for hire, milestone fund/approve and contract-end approvals."
+)
+
+PROPOSAL_ID = "Proposal id, exactly as OpenTrain returned it"
+APPROVAL_ID = "Approval id from request_hire (approval.id)"
+MILESTONE = "First escrow milestone: name and/or description, amount (USD), dueDate"
+NOT_FIT_OVERRIDE = "true only if the human explicitly said to hire a proposal marked Not a fit"
+SANDBOX_NOTE = "Sandbox: simulated OpenTrain, no real hire or money."
+
+
+def money(value: float) -> str:
+    return f"${value:,.2f}"
+
+
+# --- results ----------------------------------------------------------------------------------
+
+
+def hire_next_step(url: str, expires_at: str | None, approval_id: str) -> str:
+    return (
+        f"Ask the human to open {url} and confirm (expires {expires_at or 'in about 72 h'}). "
+        f"Nothing is hired until then. Afterwards call check_approval with approvalId {approval_id}."
+    )
+
+
+def hire_text(url: str, expires_at: str | None, approval_id: str, total: float, sandbox: bool) -> str:
+    lines = [
+        "Hire requested, NOT hired yet: a human must confirm it.",
+        f"Give the human this link: {url}",
+        f"It expires at {expires_at or 'about 72 h from now'}. Estimated charge on confirmation: {money(total)}.",
+        f"Then call check_approval with approvalId {approval_id}.",
+    ]
+    if sandbox:
+        lines.append(SANDBOX_NOTE)
+    return "\n".join(lines)
+
+
+_CONFIRMED = {
+    "proposal_hire": "The human confirmed: the trainer is hired and contract {contractId} exists with its "
+    "first milestone funded.",
+    "milestone_fund": "The human confirmed: the milestone is funded (money held in escrow).",
+    "milestone_approve": "The human confirmed: the milestone is approved and the payout released.",
+    "contract_end": "The human confirmed: the contract has ended.",
+}
+
+
+def approval_meaning(status: str, kind: str, contract_id: str | None) -> tuple[str, str]:
+    """(what the status means, what to do next) for any approval type and status."""
+    if status == "pending":
+        return (
+            "Waiting for a signed-in human to confirm or decline; nothing has happened yet.",
+            "If the human has not seen it, give them approvalUrl before expiresAt; check again later.",
+        )
+    if status == "confirmed":
+        meaning = _CONFIRMED.get(kind, "The human confirmed this {type} approval.").format(
+            contractId=contract_id or "(see result)", type=kind
+        )
+        follow = "Report the outcome to the human; contract details are in result/contractId."
+        return meaning, follow
+    if status == "declined":
+        return (
+            "The human declined. Nothing was hired or charged.",
+            "Do not retry unless the human asks; a new request needs new terms or their say-so.",
+        )
+    if status == "expired":
+        return (
+            "Not confirmed in time, or replaced by a newer request with different terms. Nothing happened.",
+            "If the human still wants it, call request_hire again; it creates a new approval.",
+        )
+    return (
+        f"Unrecognised status {status!r}: treat it as not confirmed.",
+        "Ask the human to check the approval in the OpenTrain app.",
+    )
+
+
+def approval_text(
+    approval_id: str, status: str, meaning: str, next_step: str, url: str | None, sandbox: bool
+) -> str:
+    lines = [f"Approval {approval_id}: {status}. {meaning}", f"Next: {next_step}"]
+    if status == "pending" and url:
+        lines.append(f"Link: {url}")
+    if sandbox:
+        lines.append(SANDBOX_NOTE)
+    return "\n".join(lines)
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+SAFE_TO_REPEAT = (
+    "The hire request may have been recorded. Calling request_hire again with exactly the same terms is "
+    "safe: it returns the same approval instead of creating a second one."
+)
+
+
+def _headline(exc: OpenTrainError) -> str:
+    bits = []
+    if exc.status is not None:
+        bits.append(f"HTTP {exc.status}")
+    if exc.code:
+        bits.append(exc.code)
+    if exc.reason:
+        bits.append(f"reason {exc.reason}")
+    if exc.request_id:
+        bits.append(f"requestId {exc.request_id}")
+    meta = f" ({', '.join(bits)})" if bits else ""
+    return f"OpenTrain refused the request{meta}: {exc.message}"
+
+
+def explain_error(exc: OpenTrainError, *, writes: bool, links: dict[str, str | None]) -> str:
+    """Error text for the model: what happened, the request id, and the next action."""
+    if isinstance(exc, ConfigurationError):
+        return (
+            exc.message
+            if exc.message.startswith(("No OpenTrain", "OpenTrain base URL"))
+            else (f"opentrain-mcp is not configured: {exc.message}. {TOKEN_HELP}")
+        )
+    if isinstance(exc, TransportError):
+        text = f"Could not get an answer from OpenTrain: {exc.message}. Retries were made within the time budget."
+        return f"{text} {SAFE_TO_REPEAT if writes else 'Try again in a minute.'}"
+    if isinstance(exc, MalformedResponseError):
+        rid = f" (requestId {exc.request_id})" if exc.request_id else ""
+        text = f"OpenTrain sent an unexpected response{rid}: {exc.message}."
+        return f"{text} {SAFE_TO_REPEAT if writes else 'Try again later; report it if it persists.'}"
+    head = _headline(exc)
+    return f"{head}\nNext: {_next_action(exc, writes=writes, links=links)}"
+
+
+def _next_action(exc: OpenTrainError, *, writes: bool, links: dict[str, str | None]) -> str:
+    reason = exc.reason
+    if isinstance(exc, BadRequestError):
+        issues = "; ".join(
+            f"{'.'.join(str(p) for p in i.get('path', [])) or 'body'}: {i.get('message', '?')}"
+            for i in exc.issues
+        )
+        return f"fix the arguments and call again. Problems: {issues or exc.message}"
+    if isinstance(exc, AuthenticationError):
+        return "the API token was rejected (missing, revoked or mistyped). " + TOKEN_HELP
+    if isinstance(exc, PermissionDeniedError):
+        if reason == "account_claim_required":
+            url = links.get("claimUrl")
+            where = f"at {url}" if url else "in the OpenTrain app (the claim link was withheld, see above)"
+            return f"ask the human to claim this agent account {where}, then call again."
+        if exc.required_scopes:
+            granted = exc.details.get("grantedScopes")
+            has = f" (token has: {', '.join(granted)})" if isinstance(granted, list) else ""
+            return (
+                f"the token lacks scope {', '.join(exc.required_scopes)}{has}. Ask the human to create a token "
+                "with proposals:write and payments:read and set it as OT_API_TOKEN."
+            )
+        if exc.details.get("featureKey"):
+            return (
+                f"the feature {exc.details['featureKey']} is not enabled for this OpenTrain account; ask the human "
+                "to contact OpenTrain support. Retrying will not help."
+            )
+        return (
+            "this token may not act on that resource (for a hire: the proposal must be on a job this account "
+            "owns). Check the id; do not retry unchanged."
+        )
+    if isinstance(exc, NotFoundError):
+        return "nothing with that id is visible to this token. Check the id (use it exactly as returned)."
+    if isinstance(exc, ConflictError):
+        if reason == "payment_method_required":
+            url = links.get("billingUrl")
+            where = f"at {url}" if url else "in the OpenTrain app's billing settings (the link was withheld)"
+            return f"ask the human to add a payment method or credits {where}, then call request_hire again."
+        if reason == "already_accepted":
+            return (
+                "this proposal is already hired; no new request was made. Find its contract with "
+                "list_contracts or in the OpenTrain app instead of retrying."
+            )
+        if reason == "not_fit_confirmation_required":
+            return (
+                "the proposal is marked Not a fit. Ask the human whether to hire anyway; only if they explicitly "
+                "say yes, call request_hire again with confirmNotFitOverride: true."
+            )
+        return "the action conflicts with the current state; tell the human the reason above. Do not retry unchanged."
+    if isinstance(exc, RateLimitError):
+        wait = f"{exc.retry_after:.0f} s" if exc.retry_after is not None else "a minute"
+        return f"rate limited; wait {wait} before calling again." + (f" {SAFE_TO_REPEAT}" if writes else "")
+    if isinstance(exc, ServerError):
+        return "OpenTrain had a server error; try again shortly." + (f" {SAFE_TO_REPEAT}" if writes else "")
+    if isinstance(exc, ApiError):
+        return "unexpected API answer; tell the human the message above." + (
+            f" {SAFE_TO_REPEAT}" if writes else ""
+        )
+    return "tell the human the message above."
+
+
+def untrusted_link(kind: str, why: str, trusted_origin: str, approval_id: str | None) -> str:
+    ref = f" for approval {approval_id}" if approval_id else ""
+    return (
+        f"SECURITY: OpenTrain's answer{ref} contained a {kind} that failed verification ({why}); it was "
+        f"withheld so no one opens a spoofed page. Do not show any link for it. Ask the human to open "
+        f"{trusted_origin} directly and look for the request there."
+    )
+
+
+def internal_error(ref: str, *, writes: bool) -> str:
+    text = f"Internal error in opentrain-mcp (reference {ref}; details are in the server's log)."
+    return f"{text} {SAFE_TO_REPEAT if writes else 'Nothing was changed; try again.'}"

@@ -1,0 +1,35 @@
+"""Helpers shared by the tool modules."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult, TextContent
+from pydantic import AfterValidator, BaseModel, Field
+
+from opentrain_mcp.api.models import ID_PATTERN, check_id
+from opentrain_mcp.server.state import AppState
+
+
+def state_of(ctx: Context[Any, Any]) -> AppState:
+    state = ctx.request_context.lifespan_context
+    assert isinstance(state, AppState)
+    return state
+
+
+def opaque_id(what: str, description: str) -> Any:
+    """An id parameter: schema-checked, and re-checked so ``..`` and friends never reach a URL."""
+    return Annotated[
+        str,
+        Field(min_length=1, max_length=128, pattern=ID_PATTERN, description=description),
+        AfterValidator(lambda v: check_id(v, what)),
+    ]
+
+
+def result(model: BaseModel, summary: str) -> CallToolResult:
+    """A tool result with short plain text for the model and the full object as structured content."""
+    return CallToolResult(
+        content=[TextContent(type="text", text=summary)],
+        structured_content=model.model_dump(mode="json"),
+    )

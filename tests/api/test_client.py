@@ -1,0 +1,259 @@
+"""The API client against the real sandbox over loopback HTTP: success, every typed error, retries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from opentrain_mcp.api import (
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ConflictError,
+    MalformedResponseError,
+    Milestone,
+    NotFoundError,
+    OpenTrainClient,
+    PermissionDeniedError,
+    RateLimitError,
+    RetryPolicy,
+    ServerError,
+    TransportError,
+    normalize_base_url,
+)
+from opentrain_mcp.api.client import USER_AGENT
+from tests.conftest import FAST_POLICY, Controls
+
+pytestmark = pytest.mark.anyio
+TERMS = Milestone(
+    name="First labeling batch", description="Label 5,000 posts", amount=300, dueDate="2026-12-31"
+)
+
+
+def client_for(sandbox: Any, token: str | None = None, policy: RetryPolicy = FAST_POLICY) -> OpenTrainClient:
+    return OpenTrainClient(token=token or sandbox.token, base_url=sandbox.base_url, policy=policy)
+
+
+def hires(controls: Controls) -> list[dict[str, Any]]:
+    return [r for r in controls.requests() if r["method"] == "POST" and r["path"].endswith("/hire")]
+
+
+async def test_hire_returns_pending_approval_with_link(sandbox, controls, ids):
+    proposal = ids["proposals"]["hireable"][0]
+    async with client_for(sandbox) as ot:
+        accepted = await ot.hire(proposal, TERMS)
+        again = await ot.hire(proposal, TERMS)
+        fetched = await ot.get_approval(accepted.approval.id)
+    approval = accepted.approval
+    assert approval.status == "pending" and approval.type == "proposal_hire"
+    assert approval.proposalId == proposal and approval.contractId is None
+    assert approval.approvalUrl == f"{sandbox.base_url}/approvals/{approval.id}"
+    assert "human" in accepted.message
+    assert again.approval.id == approval.id, "same terms must return the same approval"
+    assert fetched.id == approval.id and fetched.status == "pending"
+    sent = hires(controls)[0]
+    assert sent["body"] == {"milestone": TERMS.to_wire()}, "confirmNotFitOverride is only sent when true"
+
+
+async def test_user_agent_and_auth_header_are_sent(sandbox, controls, ids):
+    async with client_for(sandbox) as ot:
+        await ot.get_proposal(ids["proposals"]["hireable"][0])
+    entry = controls.requests()[-1]
+    assert entry.get("userAgent", USER_AGENT) == USER_AGENT
+    assert sandbox.token not in repr(entry), "the request log must never hold the token"
+
+
+async def test_different_terms_supersede(sandbox, controls, ids):
+    proposal = ids["proposals"]["hireable"][0]
+    async with client_for(sandbox) as ot:
+        first = await ot.hire(proposal, TERMS)
+        second = await ot.hire(proposal, TERMS.model_copy(update={"amount": 350}))
+        old = await ot.get_approval(first.approval.id)
+    assert second.approval.id != first.approval.id
+    assert old.status != "pending"
+
+
+async def test_typed_errors_carry_status_code_request_id_details(sandbox, controls, ids):
+    async with client_for(sandbox) as ot:
+        with pytest.raises(NotFoundError) as missing:
+            await ot.get_approval("doesnotexist")
+        with pytest.raises(ConflictError) as hired:
+            await ot.hire(ids["proposals"]["alreadyHired"], TERMS)
+        with pytest.raises(ConflictError) as not_fit:
+            await ot.hire(ids["proposals"]["notFit"], TERMS)
+        override = await ot.hire(ids["proposals"]["notFit"], TERMS, confirm_not_fit_override=True)
+        with pytest.raises(PermissionDeniedError) as foreign:
+            await ot.hire(ids["proposals"]["foreign"], TERMS)
+    assert missing.value.status == 404 and missing.value.code == "NOT_FOUND" and missing.value.request_id
+    assert missing.value.details.get("resource") == "approvals"
+    assert hired.value.reason == "already_accepted"
+    assert not_fit.value.reason == "not_fit_confirmation_required"
+    assert override.approval.status == "pending"
+    assert foreign.value.status == 403
+    assert hires(controls)[-2]["body"]["confirmNotFitOverride"] is True
+
+
+async def test_claim_payment_scope_and_auth_errors(sandbox, controls, ids):
+    proposal = ids["proposals"]["hireable"][1]
+    async with client_for(sandbox) as ot:
+        controls.account(claimed=False)
+        with pytest.raises(PermissionDeniedError) as claim:
+            await ot.hire(proposal, TERMS)
+        controls.account(claimed=True, paymentMethod=False, creditsCents=0)
+        with pytest.raises(ConflictError) as billing:
+            await ot.hire(proposal, TERMS)
+    async with client_for(sandbox, token=ids["limitedToken"]) as limited:
+        with pytest.raises(PermissionDeniedError) as scope:
+            await limited.hire(proposal, TERMS)
+    async with client_for(sandbox, token="ot_pat_nope_nope") as bad:
+        with pytest.raises(AuthenticationError) as unauth:
+            await bad.get_approval("abc")
+    assert claim.value.reason == "account_claim_required" and claim.value.claim_url
+    assert billing.value.reason == "payment_method_required" and billing.value.billing_url
+    assert "proposals:write" in scope.value.required_scopes
+    assert unauth.value.status == 401 and unauth.value.code == "UNAUTHORIZED"
+
+
+async def test_local_validation_never_reaches_the_api(sandbox, controls):
+    async with client_for(sandbox) as ot:
+        for bad in ["", "a/b", "a?b", "a#b", "a%2Fb", "a b", "..", "a..b", "x" * 129]:
+            with pytest.raises(ValueError):
+                await ot.hire(bad, TERMS)
+            with pytest.raises(ValueError):
+                await ot.get_approval(bad)
+    assert controls.requests() == []
+
+
+def test_milestone_rules():
+    ok = Milestone(description="only a description", amount=12.5, dueDate="2028-02-29")
+    assert ok.to_wire() == {"description": "only a description", "amount": 12.5, "dueDate": "2028-02-29"}
+    for bad in [
+        {"amount": 10},
+        {"name": "  ", "description": "", "amount": 10},
+        {"name": "x", "amount": 0},
+        {"name": "x", "amount": -1},
+        {"name": "x", "amount": float("inf")},
+        {"name": "x", "amount": "300"},
+        {"name": "x", "amount": True},
+        {"name": "x", "amount": 1.005},
+        {"name": "x", "amount": 10, "dueDate": "2026-02-30"},
+        {"name": "x", "amount": 10, "dueDate": "31/12/2026"},
+        {"name": "x", "amount": 10, "extra": 1},
+    ]:
+        with pytest.raises(ValueError):
+            Milestone.model_validate(bad)
+
+
+def test_base_url_rules():
+    assert normalize_base_url("https://app.opentrain.ai/") == "https://app.opentrain.ai"
+    assert normalize_base_url("https://app.opentrain.ai/api/public/v1") == "https://app.opentrain.ai"
+    assert normalize_base_url("http://127.0.0.1:8787") == "http://127.0.0.1:8787"
+    assert normalize_base_url("http://localhost:3000") == "http://localhost:3000"
+    for bad in [
+        "http://app.opentrain.ai",
+        "ftp://x",
+        "https://u:p@app.opentrain.ai",
+        "https://x/other",
+        "nope",
+    ]:
+        with pytest.raises(ConfigurationError):
+            normalize_base_url(bad)
+
+
+async def test_no_token_is_a_configuration_error(sandbox, controls):
+    async with OpenTrainClient(token=None, base_url=sandbox.base_url) as ot:
+        with pytest.raises(ConfigurationError):
+            await ot.get_approval("abc")
+    assert controls.requests() == []
+
+
+async def test_token_never_in_repr_or_errors(sandbox, controls):
+    async with client_for(sandbox) as ot:
+        assert sandbox.token not in repr(ot)
+        with pytest.raises(NotFoundError) as err:
+            await ot.get_approval("missing1")
+    assert sandbox.token not in str(err.value) and sandbox.token not in repr(err.value)
+
+
+# --- retries and budgets (the sandbox injects the faults) ------------------------------------------
+
+
+async def test_retries_transient_failures_then_succeeds(sandbox, controls, ids):
+    controls.fault(path="/hire", count=2, kind="status", status=503)
+    async with client_for(sandbox) as ot:
+        accepted = await ot.hire(ids["proposals"]["hireable"][0], TERMS)
+    assert accepted.approval.status == "pending"
+    assert [r["status"] for r in hires(controls)] == [503, 503, 202]
+
+
+async def test_lost_response_then_retry_yields_one_approval(sandbox, controls, ids):
+    proposal = ids["proposals"]["hireable"][0]
+    controls.fault(path="/hire", count=1, kind="drop", after=True)
+    async with client_for(sandbox) as ot:
+        accepted = await ot.hire(proposal, TERMS)
+        again = await ot.hire(proposal, TERMS)
+    assert accepted.approval.id == again.approval.id
+    assert len(hires(controls)) == 3, "dropped + retried + repeat"
+
+
+async def test_gives_up_after_two_retries(sandbox, controls, ids):
+    controls.fault(path="/approvals/", count=5, kind="status", status=502)
+    async with client_for(sandbox) as ot:
+        with pytest.raises(ServerError) as err:
+            await ot.get_approval("abc123")
+    assert err.value.status == 502
+    assert len(controls.requests()) == 3
+
+
+async def test_rate_limit_honours_retry_after_within_budget(sandbox, controls, ids):
+    controls.fault(path="/proposals/", count=1, kind="rate_limit", retryAfter=1)
+    async with client_for(sandbox) as ot:
+        await ot.get_proposal(ids["proposals"]["hireable"][0])
+    statuses = [r["status"] for r in controls.requests()]
+    assert statuses == [429, 200]
+
+
+async def test_rate_limit_longer_than_budget_is_reported_not_slept(sandbox, controls):
+    controls.fault(path="/approvals/", count=1, kind="rate_limit", retryAfter=120)
+    async with client_for(sandbox) as ot:
+        with pytest.raises(RateLimitError) as err:
+            await ot.get_approval("abc123")
+    assert err.value.retry_after == 120
+    assert len(controls.requests()) == 1
+
+
+async def test_timeouts_are_retried_then_reported(sandbox, controls):
+    controls.fault(path="/approvals/", count=5, kind="delay", delaySeconds=1.0)
+    policy = RetryPolicy(
+        request_timeout=0.3, connect_timeout=0.3, backoff_base=0.01, backoff_cap=0.02, budget=3
+    )
+    async with client_for(sandbox, policy=policy) as ot:
+        with pytest.raises(TransportError) as err:
+            await ot.get_approval("abc123")
+    assert "timed out" in err.value.message
+
+
+async def test_malformed_bodies_are_typed(sandbox, controls, ids):
+    controls.fault(path="/approvals/", count=1, kind="malformed")
+    async with client_for(sandbox) as ot:
+        with pytest.raises(MalformedResponseError):
+            await ot.get_approval("abc123")
+        controls.fault(
+            path="/hire", count=1, kind="status", status=202, body='{"message": "no approval here"}'
+        )
+        with pytest.raises(MalformedResponseError):
+            await ot.hire(ids["proposals"]["hireable"][2], TERMS)
+
+
+async def test_bad_request_issues_are_exposed(sandbox, controls, ids):
+    async with client_for(sandbox) as ot:
+        # bypass local validation to see the API's own 400 shape
+        with pytest.raises(BadRequestError) as err:
+            await ot._call(
+                "POST",
+                f"/proposals/{ids['proposals']['hireable'][0]}/hire",
+                json={"milestone": {"name": "x"}},
+                ok=(202,),
+            )
+    assert err.value.issues and any("amount" in str(i.get("path")) for i in err.value.issues)

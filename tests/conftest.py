@@ -1,0 +1,107 @@
+"""Shared fixtures: a real sandbox over loopback HTTP, its test controls, and MCP servers pointed at it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from opentrain_mcp.sandbox.runner import RunningSandbox, running_sandbox
+
+from opentrain_mcp.api.retry import RetryPolicy
+from opentrain_mcp.config import Settings
+
+REQUIRE_ALL = os.environ.get("OPENTRAIN_MCP_REQUIRE_ALL") == "1"
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+FAST_POLICY = RetryPolicy(
+    request_timeout=3.0, connect_timeout=1.0, backoff_base=0.05, backoff_cap=0.2, budget=6.0
+)
+
+
+def need(available: object, reason: str) -> None:
+    """Skip when an external tool is missing, or fail when CI asked for every test to run."""
+    if not available:
+        if REQUIRE_ALL:
+            pytest.fail(f"{reason} (OPENTRAIN_MCP_REQUIRE_ALL=1 turns this skip into a failure)")
+        pytest.skip(reason)
+
+
+def node_bin(name: str) -> str | None:
+    path = ROOT / "tools" / "node" / "node_modules" / ".bin" / name
+    return str(path) if path.exists() else shutil.which(name)
+
+
+class Controls:
+    """The sandbox's test-only control surface (``/__sandbox__``)."""
+
+    def __init__(self, sandbox: RunningSandbox) -> None:
+        self.sandbox = sandbox
+        self.http = httpx2.Client(base_url=sandbox.base_url + "/__sandbox__", timeout=10)
+
+    def fixtures(self) -> dict[str, Any]:
+        return self.http.get("/fixtures").raise_for_status().json()
+
+    def fault(self, **spec: Any) -> None:
+        self.http.post("/faults", json=spec).raise_for_status()
+
+    def clear_faults(self) -> None:
+        self.http.delete("/faults").raise_for_status()
+
+    def account(self, **changes: Any) -> None:
+        self.http.post("/account", json=changes).raise_for_status()
+
+    def advance(self, seconds: float) -> None:
+        self.http.post("/clock", json={"advanceSeconds": seconds}).raise_for_status()
+
+    def requests(self) -> list[dict[str, Any]]:
+        return self.http.get("/requests").raise_for_status().json()
+
+    def clear_requests(self) -> None:
+        self.http.delete("/requests").raise_for_status()
+
+    def confirm(self, approval_id: str) -> dict[str, Any]:
+        return self.http.post(f"/approvals/{approval_id}/confirm").raise_for_status().json()
+
+    def decline(self, approval_id: str) -> dict[str, Any]:
+        return self.http.post(f"/approvals/{approval_id}/decline").raise_for_status().json()
+
+    def reset(self) -> None:
+        self.http.post("/reset").raise_for_status()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[RunningSandbox]:
+    with running_sandbox(seed=7) as running:
+        yield running
+
+
+@pytest.fixture
+def controls(sandbox: RunningSandbox) -> Iterator[Controls]:
+    """Controls on a freshly reset sandbox, so every test starts from the seed state."""
+    c = Controls(sandbox)
+    c.reset()
+    c.clear_faults()
+    c.clear_requests()
+    yield c
+    c.clear_faults()
+    c.http.close()
+
+
+@pytest.fixture
+def ids(controls: Controls) -> dict[str, Any]:
+    return controls.fixtures()
+
+
+@pytest.fixture
+def settings(sandbox: RunningSandbox) -> Settings:
+    return Settings(token=sandbox.token, token_var="OT_API_TOKEN", base_url=sandbox.base_url, sandbox=True)

@@ -1,0 +1,60 @@
+"""A human in a real browser: open the link request_hire returned, click Confirm, see it confirmed."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+from mcp import Client
+
+from opentrain_mcp.server.app import build_server
+from tests.conftest import ARTIFACTS, FAST_POLICY, need
+
+pytestmark = pytest.mark.anyio
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+async def test_human_confirms_in_browser(settings, controls, ids):
+    need(CHROMIUM, "Chromium not installed (Debian package 'chromium'; run scripts/install-test-tools.sh)")
+    from playwright.async_api import async_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    async with Client(build_server(settings, policy=FAST_POLICY), mode="legacy") as mcp:
+        terms = {
+            "name": "Sentiment labels, batch 1",
+            "description": "Label 5,000 posts per the guidelines",
+            "amount": 300,
+            "dueDate": "2027-01-31",
+        }
+        r = await mcp.call_tool(
+            "request_hire", {"proposalId": ids["proposals"]["hireable"][0], "milestone": terms}
+        )
+        approval = r.structured_content["approval"]
+
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+            page = await browser.new_page(viewport={"width": 1280, "height": 900})
+            await page.goto(approval["approvalUrl"])
+            body = await page.inner_text("body")
+            assert "$339.95" in body and "$30.00" in body and "$9.95" in body
+            assert "Sentiment labels, batch 1" in body
+            await page.screenshot(path=str(ARTIFACTS / "approval-page.png"), full_page=True)
+            await page.get_by_role("button", name=re.compile("confirm", re.I)).click()
+            await page.wait_for_load_state()
+            assert re.search("confirmed", await page.inner_text("body"), re.I)
+            await page.screenshot(path=str(ARTIFACTS / "approval-confirmed.png"), full_page=True)
+            await browser.close()
+
+        r = await mcp.call_tool("check_approval", {"approvalId": approval["id"]})
+        assert r.structured_content["approval"]["status"] == "confirmed"
+        assert r.structured_content["approval"]["result"]["contractId"]

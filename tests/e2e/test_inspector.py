@@ -1,0 +1,100 @@
+"""The MCP Inspector CLI 2.12.0 (the era Claude Desktop speaks, 2025-11-25) over stdio and HTTP."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import need, node_bin
+from tests.e2e.conftest import clean_env, http_server
+
+SCRIPT = str(Path(sys.executable).with_name("opentrain-mcp"))
+TERMS = {"name": "Inspector batch", "amount": 75, "dueDate": "2027-03-01"}
+
+
+@pytest.fixture(scope="module")
+def inspector() -> str:
+    path = node_bin("inspector")
+    need(path, "MCP Inspector CLI not installed (run scripts/install-test-tools.sh)")
+    need(Path(SCRIPT).exists(), f"console script {SCRIPT} not installed")
+    return str(path)
+
+
+def run(inspector: str, target: list[str], *args: str) -> tuple[int, dict]:
+    proc = subprocess.run(
+        [inspector, "--cli", *target, *args, "--format", "json", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = proc.stdout.strip()
+    return proc.returncode, (json.loads(out) if out else {"stderr": proc.stderr})
+
+
+def stdio_target(sandbox) -> list[str]:
+    return ["-e", f"OT_API_TOKEN={sandbox.token}", "-e", f"OPENTRAIN_API_BASE_URL={sandbox.base_url}", SCRIPT]
+
+
+def check_flow(inspector: str, target: list[str], proposal: str) -> None:
+    rc, listed = run(inspector, target, "--method", "tools/list")
+    assert rc == 0, listed
+    tools = listed.get("result", listed)["tools"]
+    assert {"request_hire", "check_approval"} <= {t["name"] for t in tools}
+
+    rc, hired = run(
+        inspector,
+        target,
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "request_hire",
+        "--tool-args-json",
+        json.dumps({"proposalId": proposal, "milestone": TERMS}),
+    )
+    assert rc == 0, hired
+    result = hired.get("result", hired)
+    assert result["isError"] is False
+    approval = result["structuredContent"]["approval"]
+    assert approval["status"] == "pending" and "/approvals/" in approval["approvalUrl"]
+
+    rc, checked = run(
+        inspector,
+        target,
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "check_approval",
+        "--tool-arg",
+        f"approvalId={approval['id']}",
+    )
+    assert rc == 0 and checked.get("result", checked)["structuredContent"]["approval"]["id"] == approval["id"]
+
+    rc, failed = run(
+        inspector,
+        target,
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "check_approval",
+        "--tool-arg",
+        "approvalId=doesnotexist",
+    )
+    assert rc == 5, failed
+    text = failed.get("result", failed)["content"][0]["text"]
+    assert "404" in text and "requestId" in text
+
+
+def test_inspector_stdio(inspector, sandbox, controls, ids):
+    check_flow(inspector, stdio_target(sandbox), ids["proposals"]["hireable"][0])
+
+
+def test_inspector_http(inspector, sandbox, controls, ids):
+    env = clean_env(OT_API_TOKEN=sandbox.token, OPENTRAIN_API_BASE_URL=sandbox.base_url)
+    with http_server(env=env) as (base, _):
+        check_flow(
+            inspector, ["--transport", "http", "--server-url", base + "/mcp"], ids["proposals"]["hireable"][1]
+        )

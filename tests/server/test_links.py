@@ -1,0 +1,51 @@
+"""Which links may reach a human."""
+
+from __future__ import annotations
+
+import pytest
+
+from opentrain_mcp.server.links import UntrustedLinkError, vet_link
+
+REAL = "https://app.opentrain.ai"
+SANDBOX = "http://127.0.0.1:8787"
+
+
+@pytest.mark.parametrize(
+    ("url", "origin", "approval_id"),
+    [
+        ("https://app.opentrain.ai/approvals/abc123", REAL, "abc123"),
+        ("https://app.opentrain.ai:443/approvals/abc123", REAL, "abc123"),
+        ("http://127.0.0.1:8787/approvals/abc123", SANDBOX, "abc123"),
+        ("https://app.opentrain.ai/claim", REAL, None),
+        ("https://app.opentrain.ai/settings/billing?tab=cards", REAL, None),
+    ],
+)
+def test_trusted(url, origin, approval_id):
+    assert vet_link(url, trusted_origin=origin, kind="approvalUrl", approval_id=approval_id) == url
+
+
+@pytest.mark.parametrize(
+    ("url", "origin", "approval_id"),
+    [
+        ("https://evil.example/approvals/abc123", REAL, "abc123"),
+        ("http://app.opentrain.ai/approvals/abc123", REAL, "abc123"),
+        ("https://app.opentrain.ai.evil.example/approvals/abc123", REAL, "abc123"),
+        ("https://app.opentrain.ai@evil.example/approvals/abc123", REAL, "abc123"),
+        ("https://user:pw@app.opentrain.ai/approvals/abc123", REAL, "abc123"),
+        ("https://app.opentrain.ai/approvals/other", REAL, "abc123"),
+        ("https://app.opentrain.ai/approvals/abc123/../../logout", REAL, "abc123"),
+        ("https://app.opentrain.ai/approvals/abc123?next=https://evil", REAL, "abc123"),
+        ("https://app.opentrain.ai/approvals/abc123#x", REAL, "abc123"),
+        ("https://app.opentrain.ai:8443/approvals/abc123", REAL, "abc123"),
+        ("javascript:alert(1)", REAL, "abc123"),
+        ("https://app.opentrain.ai/approvals/abc123\n", REAL, "abc123"),
+        ("//app.opentrain.ai/approvals/abc123", REAL, "abc123"),
+        ("http://127.0.0.1:9999/approvals/abc123", SANDBOX, "abc123"),
+        ("http://10.0.0.1:8787/approvals/abc123", "http://10.0.0.1:8787", "abc123"),
+        ("", REAL, "abc123"),
+        (None, REAL, "abc123"),
+    ],
+)
+def test_untrusted(url, origin, approval_id):
+    with pytest.raises(UntrustedLinkError):
+        vet_link(url, trusted_origin=origin, kind="approvalUrl", approval_id=approval_id)
