@@ -6,9 +6,14 @@ import argparse
 import os
 import sys
 from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from opentrain_mcp import __version__
 from opentrain_mcp.config import AUTH_TOKEN_VAR, Settings
+
+if TYPE_CHECKING:
+    from opentrain_mcp.server.app import ServerOptions
 
 DESCRIPTION = """\
 MCP server that lets AI agents request hires on OpenTrain. Nothing is hired and no money moves until a
@@ -25,6 +30,9 @@ environment:
   OPENTRAIN_API_BASE_URL       OpenTrain origin (also OT_API_BASE_URL); default https://app.opentrain.ai
   OPENTRAIN_MCP_AUTH_TOKEN     bearer secret required on /mcp with --transport http
   OPENTRAIN_MCP_SANDBOX=1      same as --sandbox
+  OPENTRAIN_MCP_READ_ONLY=1    same as --read-only
+  OPENTRAIN_MCP_TOOLS          same as --tools
+  OPENTRAIN_MCP_LEDGER         same as --ledger
 """
 
 
@@ -119,22 +127,52 @@ def serve(args: argparse.Namespace) -> int:
         elif settings.problem():
             log.warning("%s", settings.problem())
 
+        options = _server_options(args, settings)
+        if options is None:
+            return 2
         if args.transport == "stdio":
             from opentrain_mcp.server.app import build_server
 
-            build_server(settings).run("stdio")
+            build_server(settings, options).run("stdio")
             return 0
-        return _serve_http(args, settings, auth_token)
+        return _serve_http(args, settings, options, auth_token)
     return 0
 
 
-def _serve_http(args: argparse.Namespace, settings: Settings, auth_token: str | None) -> int:
+def _server_options(args: argparse.Namespace, settings: Settings) -> ServerOptions | None:
+    from opentrain_mcp.server.app import ServerOptions
+
+    if args.ledger and args.ledger.lower() == "none":
+        ledger = None
+    elif args.ledger:
+        ledger = args.ledger
+    elif settings.sandbox:
+        import tempfile
+
+        ledger = str(Path(tempfile.mkdtemp(prefix="opentrain-sandbox-")) / "ledger.sqlite3")
+    else:
+        from opentrain_mcp.ledger import default_ledger_path
+
+        ledger = str(default_ledger_path())
+    tools = {t.strip() for t in args.tools.split(",") if t.strip()} if args.tools else None
+    options = ServerOptions(read_only=args.read_only, tools=tools, ledger_path=ledger)
+    try:
+        options.wanted()
+    except ValueError as exc:
+        print(f"opentrain-mcp: --tools: {exc}", file=sys.stderr)
+        return None
+    return options
+
+
+def _serve_http(
+    args: argparse.Namespace, settings: Settings, options: ServerOptions, auth_token: str | None
+) -> int:
     import uvicorn
 
     from opentrain_mcp.server.app import build_server
     from opentrain_mcp.server.http import HttpOptions, build_http_app
 
-    options = HttpOptions(
+    http = HttpOptions(
         host=args.host,
         port=args.port,
         auth_token=auth_token,
@@ -142,15 +180,16 @@ def _serve_http(args: argparse.Namespace, settings: Settings, auth_token: str | 
         allowed_origins=args.allowed_origin,
         stateless=args.stateless,
     )
-    refusal = options.refusal()
+    refusal = http.refusal()
     if refusal:
         print(f"opentrain-mcp: {refusal}", file=sys.stderr)
         return 2
-    mcp = build_server(settings, http_auth=(auth_token, options.public_url) if auth_token else None)
-    app = build_http_app(mcp, options)
+    if auth_token:
+        options.http_auth = (auth_token, http.public_url)
+    app = build_http_app(build_server(settings, options), http)
+    auth_note = " (bearer auth required)" if auth_token else ""
     print(
-        f"opentrain-mcp: serving MCP over Streamable HTTP at {options.public_url}"
-        f"{' (bearer auth required)' if auth_token else ''}",
+        f"opentrain-mcp: serving MCP over Streamable HTTP at {http.public_url}{auth_note}",
         file=sys.stderr,
         flush=True,
     )

@@ -1,7 +1,8 @@
-"""Build the MCP server: tools, instructions and the lifespan that owns the API client."""
+"""Build the MCP server: tools, resources, the prompt, instructions and the lifespan."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from mcp.server import MCPServer
@@ -10,25 +11,60 @@ from opentrain_mcp import __version__
 from opentrain_mcp.api.retry import RetryPolicy
 from opentrain_mcp.config import Settings
 from opentrain_mcp.server import text
+from opentrain_mcp.server.schema import compact_tool_schemas
 from opentrain_mcp.server.state import lifespan_for
-from opentrain_mcp.server.tools import approvals, hire
+from opentrain_mcp.server.tools import approvals, hire, reads
+
+WRITE_TOOLS = ("request_hire",)
+ALL_TOOLS = (
+    "request_hire",
+    "check_approval",
+    "wait_for_approval",
+    "list_hire_requests",
+    "list_jobs",
+    "list_proposals",
+    "get_proposal",
+    "list_contracts",
+    "get_contract",
+    "check_hiring_readiness",
+)
 
 
-def build_server(
-    settings: Settings, *, policy: RetryPolicy | None = None, http_auth: tuple[str, str] | None = None
-) -> MCPServer[Any]:
-    """An ``MCPServer`` exposing the OpenTrain tools.
+@dataclass
+class ServerOptions:
+    """Which tools to expose and where state lives."""
 
-    ``http_auth`` = (shared secret, public /mcp URL) turns on bearer auth for the HTTP transport.
-    """
+    read_only: bool = False
+    tools: set[str] | None = None
+    ledger_path: str | None = None
+    watch_interval: float = 2.0
+    policy: RetryPolicy | None = None
+    http_auth: tuple[str, str] | None = field(default=None, repr=False)
+
+    def wanted(self) -> set[str]:
+        chosen = set(ALL_TOOLS) if self.tools is None else set(self.tools)
+        unknown = chosen - set(ALL_TOOLS)
+        if unknown:
+            raise ValueError(
+                f"unknown tool(s): {', '.join(sorted(unknown))}; choose from {', '.join(ALL_TOOLS)}"
+            )
+        return chosen - set(WRITE_TOOLS) if self.read_only else chosen
+
+
+def build_server(settings: Settings, options: ServerOptions | None = None, **kwargs: Any) -> MCPServer[Any]:
+    """An ``MCPServer`` exposing the OpenTrain tools. ``kwargs`` are ``ServerOptions`` fields."""
+    options = options or ServerOptions(**kwargs)
+    from mcp.server.subscriptions import InMemorySubscriptionBus
+
+    bus = InMemorySubscriptionBus()
     auth_kwargs: dict[str, Any] = {}
-    if http_auth is not None:
+    if options.http_auth is not None:
         from mcp.server.auth.settings import AuthSettings
         from pydantic import AnyHttpUrl
 
         from opentrain_mcp.server.http import StaticTokenVerifier
 
-        secret, url = http_auth
+        secret, url = options.http_auth
         auth_kwargs = {
             "token_verifier": StaticTokenVerifier(secret, url),
             "auth": AuthSettings(
@@ -43,10 +79,25 @@ def build_server(
         version=__version__,
         instructions=text.INSTRUCTIONS,
         website_url="https://app.opentrain.ai",
-        lifespan=lifespan_for(settings, policy),
+        lifespan=lifespan_for(
+            settings,
+            options.policy,
+            bus=bus,
+            ledger_path=options.ledger_path,
+            watch_interval=options.watch_interval,
+        ),
         log_level="WARNING",
+        subscriptions=bus,
         **auth_kwargs,
     )
-    hire.register(mcp)
-    approvals.register(mcp)
+    wanted = options.wanted()
+    hire.register(mcp, wanted)
+    approvals.register(mcp, wanted)
+    reads.register(mcp, wanted)
+    compact_tool_schemas(mcp)
+
+    @mcp.prompt(name="hire_candidate", title="Hire a candidate", description="Step-by-step hiring workflow.")
+    def hire_candidate(jobId: str | None = None) -> str:
+        return text.HIRE_PROMPT.format(job=f" for job {jobId}" if jobId else "")
+
     return mcp

@@ -1,18 +1,33 @@
-"""What lives for the whole server process: settings, the API client and a cache of settled approvals."""
+"""What lives for the whole server process: settings, the API client, the watcher, the ledger, caches."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import anyio
 
 from opentrain_mcp.api.client import OpenTrainClient, new_http_client
 from opentrain_mcp.api.models import Approval
 from opentrain_mcp.api.retry import RetryPolicy
 from opentrain_mcp.config import Settings
+from opentrain_mcp.server.watcher import ApprovalWatcher
 
+if TYPE_CHECKING:
+    from mcp.server.subscriptions import SubscriptionBus
+
+    from opentrain_mcp.ledger import Ledger
+
+log = logging.getLogger("opentrain_mcp.server")
 TERMINAL_STATUSES = frozenset({"confirmed", "declined", "expired"})
+APPROVAL_URI = "opentrain://approvals/{approvalId}"
+
+
+def approval_uri(approval_id: str) -> str:
+    return APPROVAL_URI.format(approvalId=approval_id)
 
 
 @dataclass
@@ -21,7 +36,12 @@ class AppState:
 
     settings: Settings
     client: OpenTrainClient
+    watcher: ApprovalWatcher | None = None
+    ledger: Ledger | None = None
+    bus: SubscriptionBus | None = None
     settled: dict[str, Approval] = field(default_factory=dict)
+    legacy_subscribers: dict[str, list[Any]] = field(default_factory=dict)
+    open_elicitations: dict[str, list[tuple[Any, str]]] = field(default_factory=dict)
 
     @property
     def trusted_origin(self) -> str:
@@ -32,22 +52,62 @@ class AppState:
         if approval.status in TERMINAL_STATUSES:
             self.settled[approval.id] = approval
 
+    async def approval_changed(self, approval: Approval) -> None:
+        """Fan a settled approval out: cache, ledger, resource subscribers (both eras), open elicitations."""
+        self.remember(approval)
+        if self.ledger is not None:
+            self.ledger.update(approval.model_dump(), api_origin=self.trusted_origin)
+        uri = approval_uri(approval.id)
+        if self.bus is not None:
+            from mcp.server.subscriptions import ResourceUpdated
 
-def lifespan_for(settings: Settings, policy: RetryPolicy | None = None) -> Any:
-    """The server lifespan: one shared HTTP client for the whole process."""
+            await self.bus.publish(ResourceUpdated(uri=uri))
+        for session in self.legacy_subscribers.get(uri, []):
+            await _quietly(session.send_resource_updated(uri))
+        for session, elicitation_id in self.open_elicitations.pop(approval.id, []):
+            await _quietly(session.send_elicit_complete(elicitation_id))
+
+
+async def _quietly(send: Any) -> None:
+    try:
+        await send
+    except Exception as exc:  # a closed session must not stop the fan-out
+        log.debug("notification not delivered: %r", exc)
+
+
+def lifespan_for(
+    settings: Settings,
+    policy: RetryPolicy | None = None,
+    *,
+    bus: SubscriptionBus | None = None,
+    ledger_path: str | None = None,
+    watch_interval: float = 2.0,
+) -> Any:
+    """The server lifespan: one shared HTTP client, the approval watcher and the ledger."""
 
     @asynccontextmanager
     async def lifespan(_server: object) -> AsyncIterator[AppState]:
         http = new_http_client(policy)
+        client = OpenTrainClient(
+            token=None if settings.problem() else settings.token,
+            base_url=settings.base_url if not settings.config_error else "https://app.opentrain.ai",
+            http=http,
+            policy=policy,
+        )
+        state = AppState(settings=settings, client=client, bus=bus)
+        if ledger_path:
+            from opentrain_mcp.ledger import Ledger
+
+            state.ledger = Ledger(ledger_path)
+        state.watcher = ApprovalWatcher(client, state.approval_changed, interval=watch_interval)
         try:
-            client = OpenTrainClient(
-                token=None if settings.problem() else settings.token,
-                base_url=settings.base_url if not settings.config_error else "https://app.opentrain.ai",
-                http=http,
-                policy=policy,
-            )
-            yield AppState(settings=settings, client=client)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(state.watcher.run)
+                yield state
+                tg.cancel_scope.cancel()
         finally:
+            if state.ledger is not None:
+                state.ledger.close()
             await http.aclose()
 
     return lifespan

@@ -24,7 +24,9 @@ from opentrain_mcp.config import TOKEN_HELP
 INSTRUCTIONS = (
     "Hire AI trainers on OpenTrain. request_hire never hires anyone: it creates a pending approval that a "
     "signed-in human must confirm at its approvalUrl (give them the link; never claim the hire happened). "
-    "Then use check_approval to learn the outcome. Only confirmed means hired."
+    "Then use wait_for_approval or check_approval to learn the outcome. Only confirmed means hired. Read "
+    "tools: list_jobs, list_proposals, get_proposal, list_contracts, get_contract, check_hiring_readiness; "
+    "list_hire_requests recovers approval ids after a restart."
 )
 
 REQUEST_HIRE = (
@@ -38,6 +40,24 @@ CHECK_APPROVAL = (
     "Read an approval's status (pending, confirmed, declined, expired) with what it means and what to do next. "
     "Works for hire, milestone fund/approve and contract-end approvals."
 )
+
+WAIT_FOR_APPROVAL = (
+    "Wait up to timeoutSeconds (default 30, max 50) for a human to decide on an approval; returns as soon as "
+    "it leaves pending, else its current state. Same result as check_approval."
+)
+
+LIST_HIRE_REQUESTS = (
+    "Hire requests made through this server (kept locally, survives restarts), newest first, with approval ids "
+    "and refreshed status. Use it to recover approval ids."
+)
+
+HIRE_PROMPT = """Help me hire an AI trainer on OpenTrain{job}.
+1. check_hiring_readiness; fix anything not_ready with the human first.
+2. list_jobs, then list_proposals for the job; get_proposal for the strongest candidates (AI-interview score and summary).
+3. Agree with the human on whom to hire and the first milestone: name/description, amount in USD, due date.
+4. request_hire. It does NOT hire: give the human the approvalUrl and the estimated charge (amount + 10% + $9.95).
+5. wait_for_approval (or check_approval later). Only "confirmed" means hired; then get_contract.
+Never set confirmNotFitOverride unless the human explicitly says to hire a Not-a-fit proposal."""
 
 PROPOSAL_ID = "Proposal id, exactly as OpenTrain returned it"
 APPROVAL_ID = "Approval id from request_hire (approval.id)"
@@ -60,13 +80,42 @@ def hire_next_step(url: str, expires_at: str | None, approval_id: str) -> str:
     )
 
 
-def hire_text(url: str, expires_at: str | None, approval_id: str, total: float, sandbox: bool) -> str:
+ELICITATION_NOTES = {
+    "accept": "The client showed the approval link to the human, who chose to open it. Nothing is confirmed "
+    "until they confirm on that page.",
+    "decline": "The human dismissed the link in the client. Nothing was cancelled: the request stays pending "
+    "until it expires; give them the link if they change their mind.",
+    "cancel": "The human closed the link prompt. Nothing was cancelled: the request stays pending; give them "
+    "the link if they want it.",
+    "unanswered": "The client did not answer the link prompt in time. The request stays pending; give the "
+    "human the link yourself.",
+}
+
+
+def elicitation_message(candidate: str, milestone: str, total: float, expires_at: str | None) -> str:
+    return (
+        f'Confirm hiring {candidate} for "{milestone}" on OpenTrain. Estimated charge {money(total)} '
+        f"(milestone + 10% fee + $9.95). Expires {expires_at or 'in about 72 h'}. Nothing happens unless you "
+        "confirm on OpenTrain's page."
+    )
+
+
+def hire_text(
+    url: str,
+    expires_at: str | None,
+    approval_id: str,
+    total: float,
+    sandbox: bool,
+    elicitation: str | None = None,
+) -> str:
     lines = [
         "Hire requested, NOT hired yet: a human must confirm it.",
         f"Give the human this link: {url}",
         f"It expires at {expires_at or 'about 72 h from now'}. Estimated charge on confirmation: {money(total)}.",
         f"Then call check_approval with approvalId {approval_id}.",
     ]
+    if elicitation in ELICITATION_NOTES:
+        lines.insert(1, ELICITATION_NOTES[elicitation])
     if sandbox:
         lines.append(SANDBOX_NOTE)
     return "\n".join(lines)

@@ -1,20 +1,37 @@
-"""``check_approval``: read any approval's status and what it means."""
+"""Approvals: ``check_approval``, ``wait_for_approval`` and the ``opentrain://approvals/{id}`` resource."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import time
 from typing import Annotated, Any
 
+import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
-from mcp.types import CallToolResult, ToolAnnotations
+from mcp.server.mcpserver.exceptions import ResourceError
+from mcp.types import (
+    CallToolResult,
+    EmptyResult,
+    SubscribeRequestParams,
+    ToolAnnotations,
+    UnsubscribeRequestParams,
+)
 from pydantic import BaseModel, Field
 
-from opentrain_mcp.api.models import Approval
+from opentrain_mcp.api.errors import OpenTrainError
+from opentrain_mcp.api.models import Approval, check_id
 from opentrain_mcp.server import text
 from opentrain_mcp.server.errors import require_configured, tool_errors
 from opentrain_mcp.server.links import vet_link
-from opentrain_mcp.server.state import AppState
+from opentrain_mcp.server.state import APPROVAL_URI, AppState, approval_uri
 from opentrain_mcp.server.tools._common import opaque_id, result, state_of
+
+READ = ToolAnnotations(
+    read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+)
+PROGRESS_EVERY = 5.0
 
 
 class ApprovalStatus(BaseModel):
@@ -27,7 +44,7 @@ class ApprovalStatus(BaseModel):
 
 
 async def read_approval(state: AppState, approval_id: str) -> Approval:
-    """The approval, from cache once it is settled (settled approvals never change)."""
+    """The approval, from cache once settled (settled approvals never change); pending ones get watched."""
     cached = state.settled.get(approval_id)
     if cached is not None:
         return cached
@@ -40,35 +57,121 @@ async def read_approval(state: AppState, approval_id: str) -> Approval:
             approval_id=approval.id,
         )
     state.remember(approval)
+    if state.watcher is not None:
+        state.watcher.watch(approval)
     return approval
 
 
-def describe(state: AppState, approval: Approval) -> CallToolResult:
+def status_of(state: AppState, approval: Approval) -> ApprovalStatus:
     meaning, follow = text.approval_meaning(approval.status, approval.type, approval.contractId)
     if approval.status == "pending" and approval.approvalUrl:
         follow = text.hire_next_step(approval.approvalUrl, approval.expiresAt, approval.id)
-    out = ApprovalStatus(approval=approval, meaning=meaning, nextStep=follow, sandbox=state.settings.sandbox)
+    return ApprovalStatus(approval=approval, meaning=meaning, nextStep=follow, sandbox=state.settings.sandbox)
+
+
+def describe(state: AppState, approval: Approval) -> CallToolResult:
+    out = status_of(state, approval)
     summary = text.approval_text(
-        approval.id, approval.status, meaning, follow, approval.approvalUrl, state.settings.sandbox
+        approval.id, approval.status, out.meaning, out.nextStep, approval.approvalUrl, state.settings.sandbox
     )
     return result(out, summary)
 
 
-def register(mcp: MCPServer[Any]) -> None:
-    @mcp.tool(
-        name="check_approval",
-        title="Check an approval",
-        description=text.CHECK_APPROVAL,
-        annotations=ToolAnnotations(
-            read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
-        ),
-        structured_output=True,
+async def wait_until_settled(
+    state: AppState, approval_id: str, timeout: float, ctx: Context[Any, Any]
+) -> Approval:
+    """Return as soon as the approval leaves ``pending``, or its state when ``timeout`` runs out."""
+    approval = await read_approval(state, approval_id)
+    if approval.status != "pending" or state.watcher is None:
+        return approval
+    changed = state.watcher.changed_event(approval_id)
+    started = time.monotonic()
+    while not changed.is_set():
+        elapsed = time.monotonic() - started
+        if elapsed >= timeout:
+            break
+        await ctx.report_progress(elapsed, timeout, message="Waiting for the human to confirm or decline")
+        with anyio.move_on_after(min(PROGRESS_EVERY, timeout - elapsed)):
+            await changed.wait()
+    return state.settled.get(approval_id) or state.watcher.pending.get(approval_id) or approval
+
+
+def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
+    if "check_approval" in wanted:
+
+        @mcp.tool(
+            name="check_approval",
+            title="Check an approval",
+            description=text.CHECK_APPROVAL,
+            annotations=READ,
+            structured_output=True,
+        )
+        async def check_approval(
+            approvalId: opaque_id("approvalId", text.APPROVAL_ID),  # type: ignore[valid-type]
+            ctx: Context[Any, Any],
+        ) -> Annotated[CallToolResult, ApprovalStatus]:
+            state = state_of(ctx)
+            require_configured(state)
+            async with tool_errors("check_approval", state, writes=False):
+                return describe(state, await read_approval(state, approvalId))
+
+    if "wait_for_approval" in wanted:
+
+        @mcp.tool(
+            name="wait_for_approval",
+            title="Wait for an approval decision",
+            description=text.WAIT_FOR_APPROVAL,
+            annotations=READ,
+            structured_output=True,
+        )
+        async def wait_for_approval(
+            approvalId: opaque_id("approvalId", text.APPROVAL_ID),  # type: ignore[valid-type]
+            ctx: Context[Any, Any],
+            timeoutSeconds: Annotated[int, Field(ge=1, le=50, description="Max wait, 1-50 s")] = 30,
+        ) -> Annotated[CallToolResult, ApprovalStatus]:
+            state = state_of(ctx)
+            require_configured(state)
+            async with tool_errors("wait_for_approval", state, writes=False):
+                return describe(state, await wait_until_settled(state, approvalId, timeoutSeconds, ctx))
+
+    @mcp.resource(
+        APPROVAL_URI,
+        name="approval",
+        title="OpenTrain approval",
+        description="An approval's status and meaning; subscribe to hear when a human decides.",
+        mime_type="application/json",
     )
-    async def check_approval(
-        approvalId: opaque_id("approvalId", text.APPROVAL_ID),  # type: ignore[valid-type]
-        ctx: Context[Any, Any],
-    ) -> Annotated[CallToolResult, ApprovalStatus]:
-        state = state_of(ctx)
-        require_configured(state)
-        async with tool_errors("check_approval", state, writes=False):
-            return describe(state, await read_approval(state, approvalId))
+    async def approval_resource(approvalId: str, ctx: Context) -> str:
+        state = ctx.request_context.lifespan_context
+        assert isinstance(state, AppState)
+        try:
+            check_id(approvalId, "approvalId")
+            problem = state.settings.problem()
+            if problem:
+                raise ResourceError(problem)
+            out = status_of(state, await read_approval(state, approvalId))
+        except (OpenTrainError, ValueError) as exc:
+            raise ResourceError(getattr(exc, "message", str(exc))) from None
+        return json.dumps(out.model_dump(mode="json", exclude_none=True), separators=(",", ":"))
+
+    async def on_subscribe(ctx: Any, params: SubscribeRequestParams) -> EmptyResult:
+        state = ctx.lifespan_context
+        subscribers = state.legacy_subscribers.setdefault(str(params.uri), [])
+        if ctx.session not in subscribers:
+            subscribers.append(ctx.session)
+        prefix = approval_uri("")
+        if str(params.uri).startswith(prefix) and not state.settings.problem():
+            with contextlib.suppress(OpenTrainError, ValueError):
+                await read_approval(state, check_id(str(params.uri)[len(prefix) :], "approvalId"))
+        return EmptyResult()
+
+    async def on_unsubscribe(ctx: Any, params: UnsubscribeRequestParams) -> EmptyResult:
+        subscribers = ctx.lifespan_context.legacy_subscribers.get(str(params.uri), [])
+        if ctx.session in subscribers:
+            subscribers.remove(ctx.session)
+        return EmptyResult()
+
+    # MCPServer serves 2026-07-28 subscriptions/listen itself; legacy resources/subscribe needs a handler.
+    lowlevel = mcp._lowlevel_server
+    lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, on_subscribe)
+    lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, on_unsubscribe)

@@ -1,23 +1,40 @@
-"""``request_hire``: ask OpenTrain for a hire that a human must confirm."""
+"""``request_hire`` (ask for a hire that a human must confirm) and ``list_hire_requests`` (the local ledger)."""
 
 from __future__ import annotations
 
+import logging
+import secrets
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
-from mcp.types import CallToolResult, ToolAnnotations
+from mcp.types import (
+    CallToolResult,
+    ElicitRequest,
+    ElicitRequestURLParams,
+    ElicitResult,
+    InputRequiredResult,
+    ToolAnnotations,
+)
+from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, Field
 
+from opentrain_mcp.api.errors import OpenTrainError
 from opentrain_mcp.api.models import Approval, Milestone
 from opentrain_mcp.server import text
 from opentrain_mcp.server.errors import require_configured, tool_errors
 from opentrain_mcp.server.links import vet_link
+from opentrain_mcp.server.state import AppState
 from opentrain_mcp.server.tools._common import opaque_id, result, state_of
 
+log = logging.getLogger("opentrain_mcp.server")
 MARKETPLACE_FEE_RATE = Decimal("0.10")
 CONTRACT_FEE = Decimal("9.95")
+ELICITATION_WAIT = 20.0
+ELICITATION_KEY = "approval"
+MAX_REFRESH = 20
 
 
 class ChargeEstimate(BaseModel):
@@ -39,6 +56,25 @@ class HireRequest(BaseModel):
     estimatedCharge: ChargeEstimate
     nextStep: str
     sandbox: bool = Field(description="True when the answer came from the local sandbox, not OpenTrain")
+    linkShown: Literal["accept", "decline", "cancel", "unanswered"] | None = Field(
+        None, description="Outcome of showing the link through the client (URL elicitation), if it was shown"
+    )
+
+
+class HireRecord(BaseModel):
+    approvalId: str
+    proposalId: str
+    status: str
+    milestone: dict[str, Any]
+    approvalUrl: str | None = None
+    expiresAt: str | None = None
+    contractId: str | None = None
+    createdAt: str
+
+
+class HireRequests(BaseModel):
+    hireRequests: list[HireRecord]
+    ledger: str | None = Field(description="Where the records are kept; null when the ledger is off")
 
 
 def estimate_charge(amount: float) -> ChargeEstimate:
@@ -51,44 +87,146 @@ def estimate_charge(amount: float) -> ChargeEstimate:
     )
 
 
-def register(mcp: MCPServer[Any]) -> None:
-    @mcp.tool(
-        name="request_hire",
-        title="Request a hire (human confirms)",
-        description=text.REQUEST_HIRE,
-        annotations=ToolAnnotations(
-            read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
-        ),
-        structured_output=True,
-    )
-    async def request_hire(
-        proposalId: opaque_id("proposalId", text.PROPOSAL_ID),  # type: ignore[valid-type]
-        milestone: Annotated[Milestone, Field(description=text.MILESTONE)],
-        ctx: Context[Any, Any],
-        confirmNotFitOverride: Annotated[bool, Field(description=text.NOT_FIT_OVERRIDE)] = False,
-    ) -> Annotated[CallToolResult, HireRequest]:
-        state = state_of(ctx)
-        require_configured(state)
-        async with tool_errors("request_hire", state, writes=True):
-            accepted = await state.client.hire(
-                proposalId, milestone, confirm_not_fit_override=confirmNotFitOverride
+def supports_url_elicitation(ctx: Context[Any, Any]) -> bool:
+    caps = ctx.client_capabilities
+    return bool(caps and caps.elicitation and caps.elicitation.url is not None)
+
+
+async def _candidate_name(state: AppState, proposal_id: str) -> str:
+    try:
+        proposal = (await state.client.get_proposal(proposal_id)).get("proposal") or {}
+    except OpenTrainError:
+        return "the candidate"
+    name = (proposal.get("candidate") or {}).get("displayName")
+    return name if isinstance(name, str) and name else "the candidate"
+
+
+async def show_link(
+    state: AppState, ctx: Context[Any, Any], approval: Approval, url: str, message: str
+) -> str | InputRequiredResult:
+    """Put the approval link in front of the human via the client (URL elicitation), never blocking for long."""
+    if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        answer = (ctx.input_responses or {}).get(ELICITATION_KEY)
+        if answer is None:
+            params = ElicitRequestURLParams(message=message, url=url)
+            return InputRequiredResult(
+                input_requests={ELICITATION_KEY: ElicitRequest(params=params)}, request_state=approval.id
             )
-            approval = accepted.approval
-            url = vet_link(
-                approval.approvalUrl,
-                trusted_origin=state.trusted_origin,
-                kind="approvalUrl",
-                approval_id=approval.id,
-            )
-            charge = estimate_charge(milestone.amount)
-            out = HireRequest(
-                approval=approval,
-                message=accepted.message,
-                estimatedCharge=charge,
-                nextStep=text.hire_next_step(url, approval.expiresAt, approval.id),
-                sandbox=state.settings.sandbox,
-            )
-            summary = text.hire_text(
-                url, approval.expiresAt, approval.id, charge.total, state.settings.sandbox
-            )
-            return result(out, summary)
+        return answer.action if isinstance(answer, ElicitResult) else "unanswered"
+    if not ctx.session.can_send_request:
+        return "unanswered"
+    elicitation_id = f"opentrain-approval-{approval.id}-{secrets.token_hex(4)}"
+    outcome = "unanswered"
+    with anyio.move_on_after(ELICITATION_WAIT):
+        reply = await ctx.elicit_url(message=message, url=url, elicitation_id=elicitation_id)
+        outcome = reply.action
+    if outcome == "accept":
+        state.open_elicitations.setdefault(approval.id, []).append((ctx.session, elicitation_id))
+    return outcome
+
+
+def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
+    if "request_hire" in wanted:
+
+        @mcp.tool(
+            name="request_hire",
+            title="Request a hire (human confirms)",
+            description=text.REQUEST_HIRE,
+            annotations=ToolAnnotations(
+                read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+            ),
+            structured_output=True,
+        )
+        async def request_hire(
+            proposalId: opaque_id("proposalId", text.PROPOSAL_ID),  # type: ignore[valid-type]
+            milestone: Annotated[Milestone, Field(description=text.MILESTONE)],
+            ctx: Context[Any, Any],
+            confirmNotFitOverride: Annotated[bool, Field(description=text.NOT_FIT_OVERRIDE)] = False,
+        ) -> Annotated[CallToolResult, HireRequest]:
+            state = state_of(ctx)
+            require_configured(state)
+            async with tool_errors("request_hire", state, writes=True):
+                accepted = await state.client.hire(
+                    proposalId, milestone, confirm_not_fit_override=confirmNotFitOverride
+                )
+                approval = accepted.approval
+                url = vet_link(
+                    approval.approvalUrl,
+                    trusted_origin=state.trusted_origin,
+                    kind="approvalUrl",
+                    approval_id=approval.id,
+                )
+                if state.ledger is not None:
+                    state.ledger.record(
+                        approval.model_dump(), milestone=milestone.to_wire(), api_origin=state.trusted_origin
+                    )
+                if state.watcher is not None:
+                    state.watcher.watch(approval)
+                charge = estimate_charge(milestone.amount)
+                shown: str | None = None
+                if supports_url_elicitation(ctx) and approval.status == "pending":
+                    candidate = await _candidate_name(state, proposalId)
+                    title = milestone.name or (milestone.description or "")[:80]
+                    message = text.elicitation_message(candidate, title, charge.total, approval.expiresAt)
+                    outcome = await show_link(state, ctx, approval, url, message)
+                    if isinstance(outcome, InputRequiredResult):
+                        return outcome  # type: ignore[return-value]
+                    shown = outcome
+                out = HireRequest(
+                    approval=approval,
+                    message=accepted.message,
+                    estimatedCharge=charge,
+                    nextStep=text.hire_next_step(url, approval.expiresAt, approval.id),
+                    sandbox=state.settings.sandbox,
+                    linkShown=shown,  # type: ignore[arg-type]
+                )
+                summary = text.hire_text(
+                    url, approval.expiresAt, approval.id, charge.total, state.settings.sandbox, shown
+                )
+                return result(out, summary)
+
+    if "list_hire_requests" in wanted:
+
+        @mcp.tool(
+            name="list_hire_requests",
+            title="List my hire requests",
+            description=text.LIST_HIRE_REQUESTS,
+            annotations=ToolAnnotations(
+                read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+            ),
+            structured_output=True,
+        )
+        async def list_hire_requests(
+            ctx: Context[Any, Any],
+            status: Annotated[
+                Literal["pending", "confirmed", "declined", "expired"] | None,
+                Field(description="Filter by status"),
+            ] = None,
+        ) -> Annotated[CallToolResult, HireRequests]:
+            state = state_of(ctx)
+            if state.ledger is None:
+                out = HireRequests(hireRequests=[], ledger=None)
+                return result(
+                    out, "The hire-request ledger is turned off (--ledger none); nothing is recorded."
+                )
+            require_configured(state)
+            async with tool_errors("list_hire_requests", state, writes=False):
+                origin = state.trusted_origin
+                for record in state.ledger.list(api_origin=origin, status="pending", limit=MAX_REFRESH):
+                    try:
+                        state.ledger.update(
+                            (await state.client.get_approval(record.approvalId)).model_dump(),
+                            api_origin=origin,
+                        )
+                    except OpenTrainError as exc:
+                        log.info("could not refresh %s: %s", record.approvalId, exc.message)
+                records = [
+                    HireRecord.model_validate(r.to_dict())
+                    for r in state.ledger.list(api_origin=origin, status=status)
+                ]
+                out = HireRequests(hireRequests=records, ledger=str(state.ledger.path))
+                lines = [
+                    f"{r.approvalId} {r.status} proposal {r.proposalId} {r.approvalUrl or ''}"
+                    for r in records
+                ]
+                return result(out, "\n".join(lines) or "No hire requests recorded yet.")

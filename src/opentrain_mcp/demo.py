@@ -1,0 +1,123 @@
+"""``opentrain-mcp demo``: the whole hire flow against the sandbox, through a real MCP client over stdio."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+DEFAULT_TERMS = {
+    "name": "Pilot labeling batch",
+    "description": "Label 1,000 support tickets by intent, following the guidelines",
+    "amount": 300,
+}
+
+
+def _say(step: str, detail: str = "") -> None:
+    print(f"\n== {step}" + (f"\n{detail}" if detail else ""), flush=True)
+
+
+def _check(result: Any, what: str) -> dict[str, Any]:
+    if result.is_error:
+        text = "\n".join(getattr(c, "text", "") for c in result.content)
+        raise RuntimeError(f"{what} failed: {text}")
+    return dict(result.structured_content or {})
+
+
+async def run(interactive: bool, timeout: float) -> None:
+    import datetime as dt
+
+    import httpx2
+    from mcp import Client, StdioServerParameters
+
+    server = StdioServerParameters(command=sys.executable, args=["-m", "opentrain_mcp", "--sandbox"])
+    started = time.monotonic()
+    async with Client(server, mode="legacy") as client:
+        _say("1. Started `opentrain-mcp --sandbox` over stdio", f"   protocol {client.protocol_version}")
+        tools = (await client.list_tools()).tools
+        _say("2. Tools the agent sees", "\n".join(f"   - {t.name}: {t.title}" for t in tools))
+
+        jobs = _check(await client.call_tool("list_jobs", {}), "list_jobs")["jobs"]
+        job = jobs[0]
+        proposals = _check(await client.call_tool("list_proposals", {"jobId": job["id"]}), "list_proposals")
+        candidates = [
+            p for p in proposals["proposals"] if p.get("status") in ("UNREVIEWED", "SHORTLISTED", "MAYBE")
+        ]
+        pick = max(candidates, key=lambda p: p.get("interviewScore") or 0)
+        _say(
+            "3. Picked a proposal",
+            f"   job {job['title']!r}: {pick['candidate']} (AI-interview score {pick.get('interviewScore')}), "
+            f"proposal {pick['id']}",
+        )
+
+        due = (dt.date.today() + dt.timedelta(days=14)).isoformat()
+        terms = {**DEFAULT_TERMS, "dueDate": due}
+        hire = _check(
+            await client.call_tool("request_hire", {"proposalId": pick["id"], "milestone": terms}),
+            "request_hire",
+        )
+        approval = hire["approval"]
+        charge = hire["estimatedCharge"]
+        _say(
+            "4. request_hire -> pending approval (nobody is hired yet)",
+            f"   approval {approval['id']}, status {approval['status']}, expires {approval['expiresAt']}\n"
+            f"   estimated charge ${charge['total']:.2f} = ${charge['amount']:.2f} + ${charge['marketplaceFee']:.2f} "
+            f"fee + ${charge['contractFee']:.2f} contract fee",
+        )
+        _say("5. The link the agent gives its human", f"   {approval['approvalUrl']}")
+
+        if interactive:
+            print("   Open it in a browser and click Confirm (or Decline). Waiting...", flush=True)
+        else:
+            response = httpx2.post(approval["approvalUrl"] + "/confirm", follow_redirects=True, timeout=10)
+            response.raise_for_status()
+            _say("6. The human confirmed on the approval page", f"   POST {approval['approvalUrl']}/confirm")
+
+        deadline = time.monotonic() + timeout
+        status = approval["status"]
+        while status == "pending" and time.monotonic() < deadline:
+            waited = _check(
+                await client.call_tool(
+                    "wait_for_approval", {"approvalId": approval["id"], "timeoutSeconds": 20}
+                ),
+                "wait_for_approval",
+            )
+            status = waited["approval"]["status"]
+        checked = _check(
+            await client.call_tool("check_approval", {"approvalId": approval["id"]}), "check_approval"
+        )
+        _say("7. check_approval", f"   {checked['approval']['status']}: {checked['meaning']}")
+        if checked["approval"]["status"] != "confirmed":
+            raise RuntimeError(f"approval ended {checked['approval']['status']!r}, not confirmed")
+
+        contract_id = checked["approval"]["contractId"]
+        contract = _check(await client.call_tool("get_contract", {"contractId": contract_id}), "get_contract")
+        lines = [
+            f"   contract {contract['id']} ({contract['status']}): {contract['title']} with {contract['freelancer']}"
+        ]
+        lines += [
+            f"   milestone {m['name']!r}: {m['status']} ${m['amountUsd']}" for m in contract["milestones"]
+        ]
+        _say("8. The contract", "\n".join(lines))
+    print(
+        f"\nDemo complete in {time.monotonic() - started:.1f} s: every step worked (sandbox, no real money)."
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="opentrain-mcp demo",
+        description="Walk the hire flow against a local sandbox through a real MCP client (no token, no money).",
+    )
+    parser.add_argument("--interactive", action="store_true", help="wait for you to confirm in a browser")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds to wait in --interactive mode")
+    args = parser.parse_args(argv)
+    import anyio
+
+    try:
+        anyio.run(run, args.interactive, args.timeout if args.interactive else 30)
+    except Exception as exc:
+        print(f"\nDemo FAILED: {exc}", file=sys.stderr)
+        return 1
+    return 0

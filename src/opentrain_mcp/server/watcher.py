@@ -1,0 +1,113 @@
+"""One background poll of ``GET /updates`` serves every watched approval.
+
+Upstream traffic per interval is one request whatever the number of watched approvals; when the token may
+not read ``/updates`` the watcher falls back to reading each pending approval directly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+
+import anyio
+
+from opentrain_mcp.api.client import OpenTrainClient
+from opentrain_mcp.api.errors import OpenTrainError, PermissionDeniedError
+from opentrain_mcp.api.models import Approval
+
+log = logging.getLogger("opentrain_mcp.watcher")
+MAX_PAGES_PER_POLL = 20
+
+OnChange = Callable[[Approval], Awaitable[None]]
+
+
+class ApprovalWatcher:
+    """Tracks pending approvals and reports each one once it settles."""
+
+    def __init__(self, client: OpenTrainClient, on_change: OnChange, *, interval: float = 2.0) -> None:
+        self.client = client
+        self.on_change = on_change
+        self.interval = interval
+        self.pending: dict[str, Approval] = {}
+        self.cursor: str | None = None
+        self.use_updates = True
+        self.polls = 0
+        self._wake = anyio.Event()
+        self._changed: dict[str, anyio.Event] = {}
+
+    def watch(self, approval: Approval) -> None:
+        """Follow ``approval`` until it leaves ``pending``."""
+        if approval.status == "pending":
+            self.pending[approval.id] = approval
+            self._wake.set()
+
+    def changed_event(self, approval_id: str) -> anyio.Event:
+        """An event set the next time ``approval_id`` changes."""
+        return self._changed.setdefault(approval_id, anyio.Event())
+
+    async def run(self) -> None:
+        """Poll forever (cancel the surrounding task group to stop)."""
+        while True:
+            if not self.pending:
+                self._wake = anyio.Event()
+                await self._wake.wait()
+            try:
+                await self.poll_once()
+            except OpenTrainError as exc:
+                log.warning("approval watcher: %s", exc.message)
+            except Exception:
+                log.exception("approval watcher failed; retrying")
+            await anyio.sleep(self.interval)
+
+    async def poll_once(self) -> None:
+        """One round: the updates feed (or direct reads), plus approvals past their expiry."""
+        self.polls += 1
+        due: set[str] = set()
+        if self.use_updates:
+            try:
+                due |= await self._read_updates()
+            except PermissionDeniedError:
+                log.info("token cannot read /updates; watching approvals by direct reads")
+                self.use_updates = False
+        if not self.use_updates:
+            due |= set(self.pending)
+        now = dt.datetime.now(dt.timezone.utc)
+        due |= {i for i, a in self.pending.items() if _past(a.expiresAt, now)}
+        for approval_id in due & set(self.pending):
+            await self._refresh(approval_id)
+
+    async def _read_updates(self) -> set[str]:
+        settled: set[str] = set()
+        for _ in range(MAX_PAGES_PER_POLL):
+            page = await self.client.list_updates(cursor=self.cursor, limit=200)
+            for event in page.get("events") or []:
+                data = event.get("data") if isinstance(event, dict) else None
+                if isinstance(data, dict) and event.get("type") == "approval.confirmed":
+                    settled.add(str(data.get("approvalId")))
+            next_cursor = page.get("nextCursor")
+            if isinstance(next_cursor, str):
+                self.cursor = next_cursor
+            if not page.get("hasMore"):
+                break
+        return settled
+
+    async def _refresh(self, approval_id: str) -> None:
+        approval = await self.client.get_approval(approval_id)
+        if approval.status == "pending":
+            self.pending[approval_id] = approval
+            return
+        self.pending.pop(approval_id, None)
+        await self.on_change(approval)
+        event = self._changed.pop(approval_id, None)
+        if event is not None:
+            event.set()
+
+
+def _past(expires_at: str | None, now: dt.datetime) -> bool:
+    if not expires_at:
+        return False
+    try:
+        return dt.datetime.fromisoformat(expires_at.replace("Z", "+00:00")) <= now
+    except ValueError:
+        return False

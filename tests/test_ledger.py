@@ -1,0 +1,183 @@
+"""The local hire ledger: roundtrips, upserts, origin separation, restarts and two processes at once."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+import sqlite3
+import stat
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opentrain_mcp.ledger import HireRecord, Ledger, default_ledger_path
+
+REAL = "https://app.opentrain.ai"
+SANDBOX = "http://127.0.0.1:8787"
+MILESTONE = {"name": "Label 500 images", "amount": 300, "dueDate": "2030-01-31"}
+STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+
+
+def approval(approval_id: str, status: str = "pending", **extra: Any) -> dict[str, Any]:
+    return {
+        "id": approval_id,
+        "type": "proposal_hire",
+        "status": status,
+        "proposalId": f"prop_{approval_id}",
+        "jobId": "job_1",
+        "approvalUrl": f"{REAL}/approvals/{approval_id}",
+        "expiresAt": "2030-01-01T00:00:00.000Z",
+        "contractId": None,
+        **extra,
+    }
+
+
+@pytest.fixture
+def ledger(tmp_path: Path):
+    led = Ledger(tmp_path / "ledger.sqlite3")
+    yield led
+    led.close()
+
+
+def test_record_get_list_update_roundtrip(ledger: Ledger):
+    rec = ledger.record(approval("apr_1"), milestone=MILESTONE, api_origin=REAL)
+    assert isinstance(rec, HireRecord)
+    assert (rec.approvalId, rec.proposalId, rec.jobId, rec.status) == (
+        "apr_1",
+        "prop_apr_1",
+        "job_1",
+        "pending",
+    )
+    assert rec.milestone == MILESTONE and rec.contractId is None and rec.apiOrigin == REAL
+    assert STAMP.match(rec.createdAt) and STAMP.match(rec.updatedAt)
+    assert ledger.get("apr_1", api_origin=REAL) == rec
+    assert ledger.list(api_origin=REAL) == [rec]
+    assert set(rec.to_dict()) == {f for f in HireRecord.__dataclass_fields__}
+
+    assert ledger.update({"id": "apr_1", "status": "pending"}, api_origin=REAL) == rec  # nothing changed
+    done = ledger.update(approval("apr_1", "confirmed", contractId="ctr_9"), api_origin=REAL)
+    assert done is not None and (done.status, done.contractId) == ("confirmed", "ctr_9")
+    assert done.createdAt == rec.createdAt and done.updatedAt >= rec.updatedAt
+    assert done.milestone == MILESTONE and ledger.get("apr_1", api_origin=REAL) == done
+    later = ledger.update({"id": "apr_1", "status": "confirmed", "contractId": None}, api_origin=REAL)
+    assert later is not None and later.contractId == "ctr_9"  # a missing field never erases a known one
+
+    assert ledger.update(approval("apr_unknown"), api_origin=REAL) is None
+    assert ledger.get("apr_unknown", api_origin=REAL) is None
+    assert len(ledger.list(api_origin=REAL)) == 1
+
+
+def test_repeat_request_keeps_created_at(ledger: Ledger):
+    first = ledger.record(approval("apr_1"), milestone=MILESTONE, api_origin=REAL)
+    again = ledger.record(
+        approval("apr_1", approvalUrl=f"{REAL}/approvals/apr_1?v=2"), milestone=MILESTONE, api_origin=REAL
+    )
+    assert again.createdAt == first.createdAt and again.updatedAt >= first.updatedAt
+    assert again.approvalUrl == f"{REAL}/approvals/apr_1?v=2"
+    assert ledger.list(api_origin=REAL) == [again]
+
+
+def test_status_filter_limit_and_newest_first(ledger: Ledger):
+    for i, status in enumerate(["pending", "declined", "pending", "expired", "confirmed"]):
+        ledger.record(approval(f"apr_{i}", status), milestone=MILESTONE, api_origin=REAL)
+    assert [r.approvalId for r in ledger.list(api_origin=REAL)] == [f"apr_{i}" for i in (4, 3, 2, 1, 0)]
+    assert [r.approvalId for r in ledger.list(api_origin=REAL, status="pending")] == ["apr_2", "apr_0"]
+    assert ledger.list(api_origin=REAL, status="weird-new-status") == []
+    assert [r.approvalId for r in ledger.list(api_origin=REAL, limit=2)] == ["apr_4", "apr_3"]
+    with pytest.raises(ValueError):
+        ledger.list(api_origin=REAL, limit=0)
+
+
+def test_origins_never_mix(ledger: Ledger):
+    ledger.record(approval("apr_1"), milestone=MILESTONE, api_origin=REAL)
+    ledger.record(approval("apr_1", "confirmed"), milestone={"amount": 1}, api_origin=SANDBOX)
+    ledger.record(approval("apr_2"), milestone=MILESTONE, api_origin=SANDBOX + "/")
+    assert [r.approvalId for r in ledger.list(api_origin=REAL)] == ["apr_1"]
+    assert [r.approvalId for r in ledger.list(api_origin=SANDBOX)] == ["apr_2", "apr_1"]
+    real, sandbox = ledger.get("apr_1", api_origin=REAL), ledger.get("apr_1", api_origin=SANDBOX)
+    assert real is not None and sandbox is not None
+    assert (real.status, sandbox.status) == ("pending", "confirmed")
+    assert ledger.update({"id": "apr_2", "status": "declined"}, api_origin=REAL) is None
+
+
+def test_survives_restart(tmp_path: Path):
+    first = Ledger(tmp_path / "deep" / "dir" / "ledger.sqlite3")
+    rec = first.record(approval("apr_1"), milestone=MILESTONE, api_origin=REAL)
+    first.close()
+    second = Ledger(first.path)
+    try:
+        assert second.list(api_origin=REAL) == [rec]
+    finally:
+        second.close()
+
+
+def test_never_stores_tokens(tmp_path: Path):
+    led = Ledger(tmp_path / "ledger.sqlite3")
+    secret = "ot_pat_supersecret_123"
+    milestone = {**MILESTONE, "apiToken": secret, "extra": [{"Authorization": f"Bearer {secret}"}]}
+    rec = led.record(approval("apr_1", token=secret), milestone=milestone, api_origin=REAL)
+    led.close()
+    assert rec.milestone == {**MILESTONE, "extra": [{}]}
+    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    assert secret.encode() not in stored and b"apr_1" in stored
+
+
+def test_rejects_an_approval_without_ids(ledger: Ledger):
+    for bad in ({"status": "pending", "proposalId": "p"}, {"id": "apr_1", "status": "pending"}):
+        with pytest.raises(ValueError):
+            ledger.record(bad, milestone=MILESTONE, api_origin=REAL)
+    assert ledger.list(api_origin=REAL) == []
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_file_and_directory_are_private(tmp_path: Path):
+    led = Ledger(tmp_path / "new" / "ledger.sqlite3")
+    led.record(approval("apr_1"), milestone=MILESTONE, api_origin=REAL)
+    assert stat.S_IMODE(led.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(led.path.parent.stat().st_mode) == 0o700
+    led.close()
+
+
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="XDG applies on Linux and other Unixes")
+def test_default_path_honours_xdg_data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert default_ledger_path() == tmp_path / "opentrain-mcp" / "ledger.sqlite3"
+    monkeypatch.setenv("XDG_DATA_HOME", "relative/dir")  # the XDG spec says to ignore relative paths
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert (
+        default_ledger_path() == tmp_path / "home" / ".local" / "share" / "opentrain-mcp" / "ledger.sqlite3"
+    )
+
+
+def _writer(path: str, prefix: str, start: Any) -> None:
+    start.wait(timeout=30)
+    led = Ledger(path)
+    for i in range(50):
+        led.record(approval(f"{prefix}_{i}"), milestone=MILESTONE, api_origin=REAL)
+        led.update({"id": f"{prefix}_{i}", "status": "confirmed"}, api_origin=REAL)
+        led.list(api_origin=REAL, limit=5)
+    led.close()
+
+
+def test_two_processes_share_one_file(tmp_path: Path):
+    path = tmp_path / "ledger.sqlite3"
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Barrier(2)
+    procs = [ctx.Process(target=_writer, args=(str(path), name, start)) for name in ("a", "b")]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=60)
+    assert [proc.exitcode for proc in procs] == [0, 0]
+
+    led = Ledger(path)
+    records = led.list(api_origin=REAL, limit=1000)
+    led.close()
+    assert sorted(r.approvalId for r in records) == sorted(f"{p}_{i}" for p in "ab" for i in range(50))
+    assert {r.status for r in records} == {"confirmed"}
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
