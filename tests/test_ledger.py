@@ -8,6 +8,7 @@ import re
 import sqlite3
 import stat
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,20 @@ def test_default_path_honours_xdg_data_home(tmp_path: Path, monkeypatch: pytest.
     assert (
         default_ledger_path() == tmp_path / "home" / ".local" / "share" / "opentrain-mcp" / "ledger.sqlite3"
     )
+
+
+def test_one_ledger_shared_by_threads(ledger: Ledger):
+    def write(prefix: str) -> None:
+        for i in range(25):
+            ledger.record(approval(f"{prefix}_{i}"), milestone=MILESTONE, api_origin=REAL)
+            ledger.list(api_origin=REAL, limit=3)
+
+    threads = [threading.Thread(target=write, args=(f"t{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(ledger.list(api_origin=REAL, limit=1000)) == 100
 
 
 def _writer(path: str, prefix: str, start: Any) -> None:

@@ -158,7 +158,9 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
                 )
                 if state.ledger is not None:
                     state.ledger.record(
-                        approval.model_dump(), milestone=milestone.to_wire(), api_origin=state.trusted_origin
+                        {**approval.model_dump(), "proposalId": proposalId},
+                        milestone=milestone.to_wire(),
+                        api_origin=state.trusted_origin,
                     )
                 if state.watcher is not None:
                     state.watcher.watch(approval)

@@ -1,0 +1,78 @@
+"""Every fault the sandbox injects × every tool: no crash, no duplicate approval, answers within budget."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from opentrain_mcp.api.retry import RetryPolicy
+from opentrain_mcp.server.app import ALL_TOOLS, build_server
+from tests.conftest import ARTIFACTS, Controls
+
+pytestmark = pytest.mark.anyio
+POLICY = RetryPolicy(request_timeout=1.0, connect_timeout=0.5, backoff_base=0.05, backoff_cap=0.2, budget=4.0)
+FAULTS: dict[str, dict[str, Any]] = {
+    "500": {"kind": "status", "status": 500},
+    "502": {"kind": "status", "status": 502},
+    "503": {"kind": "status", "status": 503},
+    "504": {"kind": "status", "status": 504},
+    "429-short": {"kind": "rate_limit", "retryAfter": 1},
+    "429-long": {"kind": "rate_limit", "retryAfter": 3600},
+    "delay": {"kind": "delay", "delaySeconds": 1.5},
+    "malformed": {"kind": "malformed"},
+    "drop": {"kind": "drop"},
+    "drop-after": {"kind": "drop", "after": True},
+    "500-after": {"kind": "status", "status": 500, "after": True},
+}
+TERMS = {"name": "Fault batch", "amount": 99, "dueDate": "2027-05-01"}
+FIGURES: list[dict[str, Any]] = []
+ACTIONABLE = ("Next:", "same terms is safe", "Try again", "try again", "wait")
+
+
+def arguments(tool: str, ids: dict[str, Any], approval_id: str) -> dict[str, Any]:
+    return {
+        "request_hire": {"proposalId": ids["proposals"]["hireable"][0], "milestone": TERMS},
+        "check_approval": {"approvalId": approval_id},
+        "wait_for_approval": {"approvalId": approval_id, "timeoutSeconds": 1},
+        "list_proposals": {"jobId": ids["jobs"]["primary"] if isinstance(ids["jobs"], dict) else ids["jobs"][0]},
+        "get_proposal": {"proposalId": ids["proposals"]["hireable"][0]},
+        "get_contract": {"contractId": "contractx"},
+    }.get(tool, {})
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+@pytest.mark.parametrize("count", [1, 10], ids=["transient", "persistent"])
+async def test_fault_matrix(settings, controls: Controls, ids, fault, count, tmp_path):
+    ledger = str(tmp_path / "ledger.sqlite3")
+    async with Client(build_server(settings, policy=POLICY, ledger_path=ledger, watch_interval=60), mode="legacy") as c:
+        seed = await c.call_tool("request_hire", {"proposalId": ids["proposals"]["hireable"][1], "milestone": TERMS})
+        approval_id = seed.structured_content["approval"]["id"]
+        hired_ids: set[str] = set()
+        for tool in ALL_TOOLS:
+            controls.clear_faults()
+            controls.fault(path="/api/public/v1/", count=count, **FAULTS[fault])
+            started = time.monotonic()
+            r = await c.call_tool(tool, arguments(tool, ids, approval_id))
+            elapsed = time.monotonic() - started
+            text = "\n".join(getattr(b, "text", "") for b in r.content)
+            FIGURES.append({"fault": fault, "count": count, "tool": tool, "error": r.is_error,
+                            "seconds": round(elapsed, 2)})
+            assert elapsed < POLICY.budget + 3, (tool, fault, elapsed)
+            assert text.strip() != f"Error executing tool {tool}" and "Internal error" not in text, (tool, text)
+            if r.is_error:
+                assert any(a in text for a in ACTIONABLE), (tool, fault, text)
+            if tool == "request_hire" and not r.is_error:
+                hired_ids.add(r.structured_content["approval"]["id"])
+        controls.clear_faults()
+        again = await c.call_tool("request_hire", {"proposalId": ids["proposals"]["hireable"][0], "milestone": TERMS})
+        hired_ids.add(again.structured_content["approval"]["id"])
+    assert len(hired_ids) == 1, f"{fault}: a retried hire produced several approvals {hired_ids}"
+
+
+def teardown_module() -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "fault-matrix.json").write_text(json.dumps(FIGURES, indent=1))
