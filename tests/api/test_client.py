@@ -68,7 +68,7 @@ async def test_different_terms_supersede(sandbox, controls, ids):
     proposal = ids["proposals"]["hireable"][0]
     async with client_for(sandbox) as ot:
         first = await ot.hire(proposal, TERMS)
-        second = await ot.hire(proposal, TERMS.model_copy(update={"amount": 350}))
+        second = await ot.hire(proposal, Milestone(**{**TERMS.model_dump(), "amount": 350}))
         old = await ot.get_approval(first.approval.id)
     assert second.approval.id != first.approval.id
     assert old.status != "pending"
@@ -240,7 +240,7 @@ async def test_malformed_bodies_are_typed(sandbox, controls, ids):
         with pytest.raises(MalformedResponseError):
             await ot.get_approval("abc123")
         controls.fault(
-            path="/hire", count=1, kind="status", status=202, body='{"message": "no approval here"}'
+            path="/hire", count=1, kind="malformed", status=202, body='{"message": "no approval here"}'
         )
         with pytest.raises(MalformedResponseError):
             await ot.hire(ids["proposals"]["hireable"][2], TERMS)

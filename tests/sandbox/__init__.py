@@ -1,0 +1,1 @@
+"""Tests of the embedded OpenTrain sandbox (package so helpers can be imported from conftest)."""

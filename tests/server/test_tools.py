@@ -24,7 +24,7 @@ TERMS = {
 
 
 @pytest.fixture(params=ERAS)
-async def client(request, settings: Settings) -> AsyncIterator[Client]:
+async def client(request, settings: Settings, controls: Controls) -> AsyncIterator[Client]:
     async with Client(build_server(settings, policy=FAST_POLICY), mode=request.param) as c:
         yield c
 
@@ -211,7 +211,6 @@ async def test_not_fit_override_is_sent_only_when_asked(client, controls, ids):
         {"proposalId": "p1", "milestone": {"name": "x", "amount": "1e309"}},
         {"proposalId": "p1", "milestone": {"name": "x", "amount": 10, "dueDate": "2026-13-01"}},
         {"proposalId": "p1", "milestone": {"name": "x", "amount": 10, "confirmed": True}},
-        {"proposalId": "p1", "milestone": TERMS, "approved": True},
         {"proposalId": "p1"},
     ],
 )
@@ -220,6 +219,13 @@ async def test_invalid_input_never_reaches_the_api(client, controls, args):
     assert r.is_error, args
     assert text_of(r) != "Error executing tool request_hire"
     assert controls.requests() == []
+
+
+async def test_unknown_arguments_are_not_forwarded(client, controls, ids):
+    r = await hire(client, ids["proposals"]["hireable"][0], approved=True, humanConfirmed=True)
+    assert not r.is_error and r.structured_content["approval"]["status"] == "pending"
+    bodies = [e["body"] for e in controls.requests() if e["path"].endswith("/hire")]
+    assert bodies == [{"milestone": TERMS}]
 
 
 async def test_no_token_still_lists_tools_and_explains(sandbox):

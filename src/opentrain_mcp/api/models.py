@@ -85,7 +85,7 @@ class Milestone(BaseModel):
     def to_wire(self) -> dict[str, Any]:
         """The JSON body fragment sent to the API (unset optional fields omitted)."""
         body = self.model_dump(exclude_none=True)
-        if self.amount.is_integer():
+        if float(self.amount).is_integer():
             body["amount"] = int(self.amount)
         return body
 
