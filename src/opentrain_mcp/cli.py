@@ -78,6 +78,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--stateless", action="store_true", help="HTTP only: no sessions (for several workers)")
     p.add_argument(
+        "--read-only",
+        action="store_true",
+        default=os.environ.get("OPENTRAIN_MCP_READ_ONLY") == "1",
+        help="register no tool that writes (request_hire disappears); env OPENTRAIN_MCP_READ_ONLY=1",
+    )
+    p.add_argument(
+        "--tools",
+        default=os.environ.get("OPENTRAIN_MCP_TOOLS"),
+        metavar="A,B,C",
+        help="expose only these tools (comma-separated); env OPENTRAIN_MCP_TOOLS",
+    )
+    p.add_argument(
+        "--ledger",
+        default=os.environ.get("OPENTRAIN_MCP_LEDGER"),
+        metavar="PATH",
+        help="SQLite file recording hire requests (default: user data dir); 'none' turns it off; "
+        "env OPENTRAIN_MCP_LEDGER",
+    )
+    p.add_argument(
         "--log-level",
         default=os.environ.get("OPENTRAIN_MCP_LOG_LEVEL", "WARNING"),
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],

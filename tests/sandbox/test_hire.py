@@ -149,7 +149,7 @@ def test_valid_variants_are_accepted(api, fx):
 
 
 @pytest.mark.parametrize(
-    "header", [None, "Bearer ot_pat_unknown_token", "Token abc", "Bearer ", "ot_pat_without_scheme"]
+    "header", [None, "Bearer ot_pat_unknown_token", "Token abc", "Bearer", "ot_pat_without_scheme"]
 )
 def test_missing_or_unknown_token_is_401(sandbox, fx, header):
     headers = {"Authorization": header} if header is not None else {}

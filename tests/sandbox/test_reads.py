@@ -20,7 +20,7 @@ def test_list_proposals_newest_first_and_masked(api, fx):
     body = api.get(f"/jobs/{fx['jobs']['primary']}/proposals").json()
     proposals = body["proposals"]
     assert body["nextCursor"] is None
-    assert len(proposals) == 7
+    assert len(proposals) == 6
     assert [p["createdAt"] for p in proposals] == sorted((p["createdAt"] for p in proposals), reverse=True)
     for proposal in proposals:
         assert set(proposal) == COMPACT_KEYS
@@ -104,7 +104,7 @@ def test_jobs_mine(api, fx, sandbox):
     assert [j["id"] for j in body["jobs"]] == [fx["jobs"]["secondary"], fx["jobs"]["primary"]]
     assert body["nextCursor"] is None
     primary = body["jobs"][1]
-    assert primary["proposalCounts"] == {"total": 7, "unreviewed": 3}
+    assert primary["proposalCounts"] == {"total": 6, "unreviewed": 2}
     assert primary["jobUrl"] == f"{sandbox.base_url}/jobs/{fx['jobs']['primary']}"
     assert primary["status"] == "OPEN" and primary["published"] is True
     assert len(api.get("/jobs/mine", params={"status": "open"}).json()["jobs"]) == 2

@@ -143,9 +143,9 @@ async def _drop_connection(send: Send) -> None:
     transport.close()
     # Wait for connection_lost so uvicorn sees the cycle as disconnected and does not answer with a 500.
     for _ in range(400):
+        await asyncio.sleep(0 if _ == 0 else 0.005)
         if getattr(cycle, "disconnected", True):
             return
-        await asyncio.sleep(0.005)
 
 
 class _Recorder:
@@ -269,6 +269,7 @@ class SandboxApp(Starlette):
                     },
                 )
                 if fault.kind == "drop":
+                    state.update_request(entry, outcome)  # record before the client can see the drop
                     await _drop_connection(send)
                 else:
                     outcome.update(await _send_fault(send, fault))
