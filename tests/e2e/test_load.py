@@ -43,7 +43,8 @@ async def test_concurrent_clients_zero_failures_flat_memory(sandbox, controls, i
         pid = server_pid(port)
         async with Client(base + "/mcp", mode="legacy") as c:
             hired = await c.call_tool(
-                "request_hire", {"proposalId": ids["proposals"]["hireable"][0], "milestone": {"name": "x", "amount": 5}}
+                "request_hire",
+                {"proposalId": ids["proposals"]["hireable"][0], "milestone": {"name": "x", "amount": 5}},
             )
         approval_id = hired.structured_content["approval"]["id"]
         calls = failures = sessions = 0
@@ -81,10 +82,16 @@ async def test_concurrent_clients_zero_failures_flat_memory(sandbox, controls, i
 
     warm = [kib for t, kib in samples if t >= SECONDS / 3]
     growth = (warm[-1] - warm[0]) / warm[0] if len(warm) > 1 else 0.0
-    figures = {"clients": CLIENTS, "seconds": round(elapsed, 1), "calls": calls, "failures": failures,
-               "sessions": sessions, "callsPerSecond": round(calls / elapsed, 1),
-               "rssKiB": {"first": samples[0][1], "warmStart": warm[0], "end": warm[-1]},
-               "warmGrowthPercent": round(100 * growth, 1)}
+    figures = {
+        "clients": CLIENTS,
+        "seconds": round(elapsed, 1),
+        "calls": calls,
+        "failures": failures,
+        "sessions": sessions,
+        "callsPerSecond": round(calls / elapsed, 1),
+        "rssKiB": {"first": samples[0][1], "warmStart": warm[0], "end": warm[-1]},
+        "warmGrowthPercent": round(100 * growth, 1),
+    }
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "load.json").write_text(json.dumps(figures, indent=1))
     assert failures == 0, figures

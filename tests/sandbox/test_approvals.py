@@ -52,7 +52,9 @@ def test_lazy_expiry_on_read(api, controls, hire):
     assert expired["result"] is None and expired["contractId"] is None
     api.get(f"/approvals/{approval['id']}")
     events = api.get("/updates", params={"limit": 200}).json()["events"]
-    mine = [e for e in events if e["type"] == "approval.confirmed" and e["data"]["approvalId"] == approval["id"]]
+    mine = [
+        e for e in events if e["type"] == "approval.confirmed" and e["data"]["approvalId"] == approval["id"]
+    ]
     assert [e["data"]["status"] for e in mine] == ["expired"]  # emitted once, at the first touch
 
 
@@ -125,7 +127,10 @@ def test_decline(api, controls, hire):
     assert declined["result"] is None and declined["contractId"] is None and declined["resolvedAt"]
     assert approval["proposalId"] not in [c["proposalId"] for c in api.get("/contracts").json()["contracts"]]
     # after a decline nothing is pending, so the same terms create a new approval
-    assert api.post(f"/proposals/{approval['proposalId']}/hire", json=hire_body()).json()["approval"]["id"] != approval["id"]
+    assert (
+        api.post(f"/proposals/{approval['proposalId']}/hire", json=hire_body()).json()["approval"]["id"]
+        != approval["id"]
+    )
 
 
 def test_resolved_approvals_cannot_be_resolved_again(controls, hire):
@@ -166,4 +171,7 @@ def test_payment_source_that_cannot_pay_is_409(controls, hire):
     approval = hire(0)
     response = controls.post(f"/approvals/{approval['id']}/confirm", json={"paymentSource": "credits"})
     assert response.status_code == 409 and response.json()["reason"] == "payment_method_required"
-    assert controls.post(f"/approvals/{approval['id']}/confirm", json={"paymentSource": "bitcoin"}).status_code == 400
+    assert (
+        controls.post(f"/approvals/{approval['id']}/confirm", json={"paymentSource": "bitcoin"}).status_code
+        == 400
+    )

@@ -21,7 +21,9 @@ def hire_url(fx) -> str:
 
 
 def test_status_fault_applies_before_processing(sandbox, api, controls, fx):
-    fault = controls.post("/faults", json={"path": "/hire", "method": "POST", "kind": "status", "status": 503})
+    fault = controls.post(
+        "/faults", json={"path": "/hire", "method": "POST", "kind": "status", "status": 503}
+    )
     assert fault.status_code == 201 and fault.json()["kind"] == "status"
     assert_envelope(api.post(hire_url(fx), json=hire_body()), 503, "INTERNAL_ERROR")
     assert pending_count(sandbox) == 0
@@ -29,7 +31,9 @@ def test_status_fault_applies_before_processing(sandbox, api, controls, fx):
     assert pending_count(sandbox) == 1
 
 
-@pytest.mark.parametrize(("status", "code"), [(500, "INTERNAL_ERROR"), (502, "INTERNAL_ERROR"), (409, "CONFLICT")])
+@pytest.mark.parametrize(
+    ("status", "code"), [(500, "INTERNAL_ERROR"), (502, "INTERNAL_ERROR"), (409, "CONFLICT")]
+)
 def test_status_fault_codes(api, controls, status, code):
     controls.post("/faults", json={"kind": "status", "status": status})
     assert_envelope(api.get("/auth/me"), status, code)
@@ -38,7 +42,9 @@ def test_status_fault_codes(api, controls, status, code):
 def test_fault_matching_by_method_path_and_count(api, controls, fx):
     controls.post("/faults", json={"path": "/auth/me", "method": "POST", "kind": "status", "status": 500})
     assert api.get("/auth/me").status_code == 200  # method does not match
-    controls.post("/faults", json={"path": "/auth/me", "method": "get", "kind": "status", "status": 502, "count": 2})
+    controls.post(
+        "/faults", json={"path": "/auth/me", "method": "get", "kind": "status", "status": 502, "count": 2}
+    )
     assert api.get("/credits").status_code == 200  # path does not match
     assert [api.get("/auth/me").status_code for _ in range(3)] == [502, 502, 200]
     remaining = controls.get("/faults").json()
@@ -69,9 +75,16 @@ def test_malformed_fault(api, controls):
     assert response.headers["content-type"].startswith("text/html")
     with pytest.raises(json.JSONDecodeError):
         json.loads(response.text)
-    controls.post("/faults", json={"kind": "malformed", "status": 502, "body": "upstream oops", "contentType": "text/plain"})
+    controls.post(
+        "/faults",
+        json={"kind": "malformed", "status": 502, "body": "upstream oops", "contentType": "text/plain"},
+    )
     response = api.get("/auth/me")
-    assert (response.status_code, response.text, response.headers["content-type"]) == (502, "upstream oops", "text/plain")
+    assert (response.status_code, response.text, response.headers["content-type"]) == (
+        502,
+        "upstream oops",
+        "text/plain",
+    )
 
 
 def test_drop_fault_closes_the_connection_without_a_response(sandbox, api, controls, fx):
@@ -81,7 +94,11 @@ def test_drop_fault_closes_the_connection_without_a_response(sandbox, api, contr
     assert pending_count(sandbox) == 0  # dropped before processing
     assert api.get("/auth/me").status_code == 200  # the client recovers on a new connection
     entry = next(e for e in controls.get("/requests").json() if e["path"].endswith("/hire"))
-    assert entry["status"] is None and entry["fault"] == {"id": entry["fault"]["id"], "kind": "drop", "after": False}
+    assert entry["status"] is None and entry["fault"] == {
+        "id": entry["fault"]["id"],
+        "kind": "drop",
+        "after": False,
+    }
 
 
 def test_drop_after_processing_then_retry_does_not_duplicate(sandbox, api, controls, fx):
@@ -140,7 +157,12 @@ def test_request_log(sandbox, api, controls, fx):
     api.post(hire_url(fx), content=b"x" * 5000, headers={"Content-Type": "application/json"})
     controls.get("/fixtures")
     log = controls.get("/requests").json()
-    assert [(e["method"], e["status"]) for e in log] == [("POST", 202), ("GET", 200), ("GET", 404), ("POST", 400)]
+    assert [(e["method"], e["status"]) for e in log] == [
+        ("POST", 202),
+        ("GET", 200),
+        ("GET", 404),
+        ("POST", 400),
+    ]
     hire_entry, list_entry, missing, big = log
     assert hire_entry["body"] == hire_body() and hire_entry["query"] == {} and hire_entry["requestId"] is None
     assert list_entry["query"] == {"status": "HIRED", "limit": "5"} and list_entry["body"] is None

@@ -11,7 +11,7 @@ import pytest
 
 from opentrain_mcp.sandbox.seed import PRE_CLAIM_SCOPES
 
-from .conftest import client_for, hire_body
+from .conftest import client_for, hire_body, http_client
 
 
 def _ts(value: str) -> dt.datetime:
@@ -66,7 +66,10 @@ def test_same_terms_return_the_same_approval(api, fx, hire):
     assert again.json()["approval"] == first
     # confirmNotFitOverride is not a term (A2)
     body = hire_body() | {"confirmNotFitOverride": True}
-    assert api.post(f"/proposals/{fx['proposals']['hireable'][0]}/hire", json=body).json()["approval"]["id"] == first["id"]
+    assert (
+        api.post(f"/proposals/{fx['proposals']['hireable'][0]}/hire", json=body).json()["approval"]["id"]
+        == first["id"]
+    )
 
 
 def test_different_terms_supersede_the_old_approval(api, fx, hire):
@@ -78,7 +81,9 @@ def test_different_terms_supersede_the_old_approval(api, fx, hire):
     assert superseded["result"] is None and superseded["contractId"] is None
     assert superseded["resolvedAt"] is not None and superseded["resolvedAt"] < superseded["expiresAt"]
     events = api.get("/updates", params={"limit": 200}).json()["events"]
-    expired = [e for e in events if e["type"] == "approval.confirmed" and e["data"]["approvalId"] == old["id"]]
+    expired = [
+        e for e in events if e["type"] == "approval.confirmed" and e["data"]["approvalId"] == old["id"]
+    ]
     assert len(expired) == 1 and expired[0]["data"]["status"] == "expired"
     # repeating the first terms again supersedes the second request
     third = hire(0)
@@ -116,7 +121,9 @@ BAD_BODIES = [
 ]
 
 
-@pytest.mark.parametrize(("body", "path"), [(b, p) for _, b, p in BAD_BODIES], ids=[n for n, _, _ in BAD_BODIES])
+@pytest.mark.parametrize(
+    ("body", "path"), [(b, p) for _, b, p in BAD_BODIES], ids=[n for n, _, _ in BAD_BODIES]
+)
 def test_invalid_bodies_are_400_with_zod_issues(api, fx, body, path):
     url = f"/proposals/{fx['proposals']['hireable'][0]}/hire"
     if isinstance(body, bytes):
@@ -145,7 +152,9 @@ def test_valid_variants_are_accepted(api, fx):
     url = f"/proposals/{fx['proposals']['hireable'][1]}/hire"
     body = {"milestone": {"description": "only a description", "amount": 12.5, "extra": "ignored"}, "x": 1}
     assert api.post(url, json=body).status_code == 202
-    assert api.post(url, json={"milestone": {"name": "n", "amount": 0.01, "dueDate": None}}).status_code == 202
+    assert (
+        api.post(url, json={"milestone": {"name": "n", "amount": 0.01, "dueDate": None}}).status_code == 202
+    )
 
 
 @pytest.mark.parametrize(
@@ -153,7 +162,7 @@ def test_valid_variants_are_accepted(api, fx):
 )
 def test_missing_or_unknown_token_is_401(sandbox, fx, header):
     headers = {"Authorization": header} if header is not None else {}
-    with httpx2.Client(base_url=sandbox.api_base_url, headers=headers) as client:
+    with http_client(sandbox.api_base_url, headers=headers) as client:
         response = client.post(f"/proposals/{fx['proposals']['hireable'][0]}/hire", json=hire_body())
     assert_envelope(response, 401, "UNAUTHORIZED")
     assert "www-authenticate" not in response.headers
@@ -243,7 +252,9 @@ ORDER_CASES = [
     [case[1:] for case in ORDER_CASES],
     ids=[case[0] for case in ORDER_CASES],
 )
-def test_checks_run_in_the_a7_order(sandbox, controls, fx, setup, token_key, proposal_key, body, status, marker):
+def test_checks_run_in_the_a7_order(
+    sandbox, controls, fx, setup, token_key, proposal_key, body, status, marker
+):
     if setup:
         controls.post("/account", json=setup)
     proposals = fx["proposals"]

@@ -70,7 +70,11 @@ def test_confirm_form_with_edited_milestone(web, api, hire):
     assert "$504.95" in response.text and "differ from what the agent requested" in response.text
     contract_id = api.get(f"/approvals/{approval['id']}").json()["approval"]["contractId"]
     (milestone,) = api.get(f"/contracts/{contract_id}").json()["contract"]["milestones"]
-    assert (milestone["name"], milestone["description"], milestone["amountUsd"]) == ("Bigger batch", None, 450)
+    assert (milestone["name"], milestone["description"], milestone["amountUsd"]) == (
+        "Bigger batch",
+        None,
+        450,
+    )
     assert milestone["dueDate"] == "2026-08-15T00:00:00.000Z"
 
 
@@ -142,7 +146,9 @@ def test_index_lists_pending_approvals_without_secrets(web, api, sandbox, fx, hi
 
 
 def test_generic_approval_types_render_and_confirm(web, sandbox, fx):
-    contract = sandbox.state.get_contract(sandbox.state.authenticate(f"Bearer {fx['token']}"), fx["contracts"]["alreadyHired"])
+    contract = sandbox.state.get_contract(
+        sandbox.state.authenticate(f"Bearer {fx['token']}"), fx["contracts"]["alreadyHired"]
+    )
     milestone_id = contract["contract"]["milestones"][0]["id"]
     approval = sandbox.state.create_approval(
         "milestone_approve", contract_id=fx["contracts"]["alreadyHired"], milestone_id=milestone_id

@@ -35,10 +35,13 @@ def test_list_proposals_newest_first_and_masked(api, fx):
 
 
 @pytest.mark.parametrize(
-    ("status", "role"), [("NOT_A_FIT", "notFit"), ("not a fit", "notFit"), ("not-a-fit", "notFit"), ("hired", "alreadyHired")]
+    ("status", "role"),
+    [("NOT_A_FIT", "notFit"), ("not a fit", "notFit"), ("not-a-fit", "notFit"), ("hired", "alreadyHired")],
 )
 def test_list_proposals_status_filter(api, fx, status, role):
-    proposals = api.get(f"/jobs/{fx['jobs']['primary']}/proposals", params={"status": status}).json()["proposals"]
+    proposals = api.get(f"/jobs/{fx['jobs']['primary']}/proposals", params={"status": status}).json()[
+        "proposals"
+    ]
     assert [p["id"] for p in proposals] == [fx["proposals"][role]]
 
 
@@ -127,7 +130,14 @@ def test_contracts_list_and_get(api, fx):
     assert {k: v for k, v in detail.items() if k not in ("budget", "jobDmConversationId")} == listed
     assert api.get("/contracts", params={"status": "ended"}).json()["contracts"] == []
     assert api.get("/contracts", params={"jobId": fx["jobs"]["secondary"]}).json()["contracts"] == []
-    assert len(api.get("/contracts", params={"jobId": fx["jobs"]["primary"], "status": "active"}).json()["contracts"]) == 1
+    assert (
+        len(
+            api.get("/contracts", params={"jobId": fx["jobs"]["primary"], "status": "active"}).json()[
+                "contracts"
+            ]
+        )
+        == 1
+    )
 
 
 def test_contracts_errors(sandbox, api, fx):
@@ -166,7 +176,9 @@ def test_capabilities_follow_feature_flags(api, controls):
     assert api.get("/job-drafts/capabilities").json() == {
         "capabilities": {"hiring": True, "paymentsWrite": True, "credits": True}
     }
-    controls.post("/account", json={"features": {"public_api_payments_write": False, "public_api_hiring": False}})
+    controls.post(
+        "/account", json={"features": {"public_api_payments_write": False, "public_api_hiring": False}}
+    )
     assert api.get("/job-drafts/capabilities").json()["capabilities"] == {
         "hiring": False,
         "paymentsWrite": False,

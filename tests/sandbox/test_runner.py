@@ -14,6 +14,7 @@ import pytest
 
 from opentrain_mcp.sandbox.runner import is_loopback, main, running_sandbox
 
+from .conftest import client_for, http_client
 from .test_hire import assert_envelope
 
 
@@ -57,7 +58,10 @@ def test_main_serves_until_ctrl_c():
         api_base = next(line.split()[-1] for line in lines if "API base URL" in line)
         token = next(line.split()[-1] for line in lines if line.strip().startswith("Token:"))
         assert token.startswith("ot_pat_")
-        assert f"OPENTRAIN_API_BASE_URL={api_base.removesuffix('/api/public/v1')} OT_API_TOKEN={token} opentrain-mcp" in output
+        assert (
+            f"OPENTRAIN_API_BASE_URL={api_base.removesuffix('/api/public/v1')} OT_API_TOKEN={token} opentrain-mcp"
+            in output
+        )
         response = httpx2.get(f"{api_base}/auth/me", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 200
         process.send_signal(signal.SIGINT)
@@ -70,10 +74,10 @@ def test_main_serves_until_ctrl_c():
 
 def test_running_sandbox_never_writes_to_stdout(capfd):
     with running_sandbox(seed=1) as sandbox:
-        with httpx2.Client(base_url=sandbox.api_base_url) as client:
+        with http_client(sandbox.api_base_url) as client:
             client.get("/auth/me")
             client.get("/nope", headers={"Authorization": f"Bearer {sandbox.token}"})
-        with httpx2.Client(base_url=sandbox.base_url) as web:
+        with http_client(sandbox.base_url) as web:
             web.post("/__sandbox__/faults", json={"kind": "drop"})
             with pytest.raises(httpx2.TransportError):
                 web.get("/api/public/v1/auth/me")
@@ -83,9 +87,11 @@ def test_running_sandbox_never_writes_to_stdout(capfd):
             raise RuntimeError("sandbox test: simulated crash")
 
         sandbox.state.auth_me = boom  # type: ignore[method-assign]
-        with httpx2.Client(base_url=sandbox.api_base_url, headers={"Authorization": f"Bearer {sandbox.token}"}) as c:
+        with client_for(sandbox, sandbox.token) as c:
             assert_envelope(c.get("/auth/me"), 500, "INTERNAL_ERROR")
-    assert capfd.readouterr().out == ""
+    captured = capfd.readouterr()
+    assert captured.out == ""
+    assert "simulated crash" in captured.err
 
 
 def test_imports_stay_light_and_independent():
@@ -99,5 +105,7 @@ def test_imports_stay_light_and_independent():
         assert not bad, bad
         """
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ)
+    )
     assert result.returncode == 0, result.stderr

@@ -6,13 +6,12 @@ import concurrent.futures
 import json
 import re
 
-import httpx2
 import pytest
 
 from opentrain_mcp.sandbox.runner import running_sandbox
 from opentrain_mcp.sandbox.state import SandboxState
 
-from .conftest import client_for, hire_body
+from .conftest import client_for, hire_body, http_client
 
 ID = re.compile(r"^[a-z0-9]{25}$")
 TOKEN = re.compile(r"^ot_pat_[a-z0-9]+_[A-Za-z0-9]+$")
@@ -32,7 +31,9 @@ def test_same_seed_same_world_different_seed_different_world():
     ids = []
     for state in (a, b):
         token = state.authenticate(f"Bearer {state.token}")
-        ids.append(state.hire(token, state.fixtures()["proposals"]["hireable"][0], json.dumps(hire_body()).encode()))
+        ids.append(
+            state.hire(token, state.fixtures()["proposals"]["hireable"][0], json.dumps(hire_body()).encode())
+        )
     assert ids[0]["approval"]["id"] == ids[1]["approval"]["id"]
 
 
@@ -50,7 +51,9 @@ def test_base_url_is_settable_and_used_in_urls():
     state.base_url = "http://127.0.0.1:9999/"
     assert state.api_base_url == "http://127.0.0.1:9999/api/public/v1"
     token = state.authenticate(f"Bearer {state.token}")
-    approval = state.hire(token, state.fixtures()["proposals"]["hireable"][0], json.dumps(hire_body()).encode())
+    approval = state.hire(
+        token, state.fixtures()["proposals"]["hireable"][0], json.dumps(hire_body()).encode()
+    )
     assert approval["approval"]["approvalUrl"].startswith("http://127.0.0.1:9999/approvals/")
 
 
@@ -58,9 +61,13 @@ def test_state_file_survives_a_restart(tmp_path):
     path = tmp_path / "sandbox.json"
     with running_sandbox(state_file=path, seed=5) as first:
         fx = first.state.fixtures()
-        with client_for(first, first.token) as api, httpx2.Client(base_url=first.base_url) as web:
-            pending = api.post(f"/proposals/{fx['proposals']['hireable'][0]}/hire", json=hire_body()).json()["approval"]
-            hired = api.post(f"/proposals/{fx['proposals']['hireable'][1]}/hire", json=hire_body()).json()["approval"]
+        with client_for(first, first.token) as api, http_client(first.base_url) as web:
+            pending = api.post(f"/proposals/{fx['proposals']['hireable'][0]}/hire", json=hire_body()).json()[
+                "approval"
+            ]
+            hired = api.post(f"/proposals/{fx['proposals']['hireable'][1]}/hire", json=hire_body()).json()[
+                "approval"
+            ]
             web.post(f"/__sandbox__/approvals/{hired['id']}/confirm")
             web.post("/__sandbox__/clock", json={"advanceSeconds": 3600})
             web.post("/__sandbox__/account", json={"creditsCents": 777})
@@ -76,7 +83,9 @@ def test_state_file_survives_a_restart(tmp_path):
             assert confirmed["status"] == "confirmed"
             assert api.get(f"/contracts/{confirmed['contractId']}").status_code == 200
             assert api.get("/updates", params={"cursor": last_event}).json()["events"] == []
-            new = api.post(f"/proposals/{fx['proposals']['hireable'][2]}/hire", json=hire_body()).json()["approval"]
+            new = api.post(f"/proposals/{fx['proposals']['hireable'][2]}/hire", json=hire_body()).json()[
+                "approval"
+            ]
             assert new["id"] not in (pending["id"], hired["id"])
         assert second.state.clock_info()["offsetSeconds"] == 3600
         assert second.state.account_info()["creditsCents"] == 777

@@ -14,7 +14,7 @@ from opentrain_mcp.server.app import ALL_TOOLS, build_server
 from tests.conftest import ARTIFACTS, Controls
 
 pytestmark = pytest.mark.anyio
-POLICY = RetryPolicy(request_timeout=1.0, connect_timeout=0.5, backoff_base=0.05, backoff_cap=0.2, budget=4.0)
+POLICY = RetryPolicy(request_timeout=0.5, connect_timeout=0.5, backoff_base=0.05, backoff_cap=0.2, budget=3.0)
 FAULTS: dict[str, dict[str, Any]] = {
     "500": {"kind": "status", "status": 500},
     "502": {"kind": "status", "status": 502},
@@ -22,7 +22,7 @@ FAULTS: dict[str, dict[str, Any]] = {
     "504": {"kind": "status", "status": 504},
     "429-short": {"kind": "rate_limit", "retryAfter": 1},
     "429-long": {"kind": "rate_limit", "retryAfter": 3600},
-    "delay": {"kind": "delay", "delaySeconds": 1.5},
+    "delay": {"kind": "delay", "delaySeconds": 0.8},
     "malformed": {"kind": "malformed"},
     "drop": {"kind": "drop"},
     "drop-after": {"kind": "drop", "after": True},
@@ -38,7 +38,9 @@ def arguments(tool: str, ids: dict[str, Any], approval_id: str) -> dict[str, Any
         "request_hire": {"proposalId": ids["proposals"]["hireable"][0], "milestone": TERMS},
         "check_approval": {"approvalId": approval_id},
         "wait_for_approval": {"approvalId": approval_id, "timeoutSeconds": 1},
-        "list_proposals": {"jobId": ids["jobs"]["primary"] if isinstance(ids["jobs"], dict) else ids["jobs"][0]},
+        "list_proposals": {
+            "jobId": ids["jobs"]["primary"] if isinstance(ids["jobs"], dict) else ids["jobs"][0]
+        },
         "get_proposal": {"proposalId": ids["proposals"]["hireable"][0]},
         "get_contract": {"contractId": "contractx"},
     }.get(tool, {})
@@ -48,8 +50,12 @@ def arguments(tool: str, ids: dict[str, Any], approval_id: str) -> dict[str, Any
 @pytest.mark.parametrize("count", [1, 10], ids=["transient", "persistent"])
 async def test_fault_matrix(settings, controls: Controls, ids, fault, count, tmp_path):
     ledger = str(tmp_path / "ledger.sqlite3")
-    async with Client(build_server(settings, policy=POLICY, ledger_path=ledger, watch_interval=60), mode="legacy") as c:
-        seed = await c.call_tool("request_hire", {"proposalId": ids["proposals"]["hireable"][1], "milestone": TERMS})
+    async with Client(
+        build_server(settings, policy=POLICY, ledger_path=ledger, watch_interval=60), mode="legacy"
+    ) as c:
+        seed = await c.call_tool(
+            "request_hire", {"proposalId": ids["proposals"]["hireable"][1], "milestone": TERMS}
+        )
         approval_id = seed.structured_content["approval"]["id"]
         hired_ids: set[str] = set()
         for tool in ALL_TOOLS:
@@ -59,16 +65,28 @@ async def test_fault_matrix(settings, controls: Controls, ids, fault, count, tmp
             r = await c.call_tool(tool, arguments(tool, ids, approval_id))
             elapsed = time.monotonic() - started
             text = "\n".join(getattr(b, "text", "") for b in r.content)
-            FIGURES.append({"fault": fault, "count": count, "tool": tool, "error": r.is_error,
-                            "seconds": round(elapsed, 2)})
+            FIGURES.append(
+                {
+                    "fault": fault,
+                    "count": count,
+                    "tool": tool,
+                    "error": r.is_error,
+                    "seconds": round(elapsed, 2),
+                }
+            )
             assert elapsed < POLICY.budget + 3, (tool, fault, elapsed)
-            assert text.strip() != f"Error executing tool {tool}" and "Internal error" not in text, (tool, text)
+            assert text.strip() != f"Error executing tool {tool}" and "Internal error" not in text, (
+                tool,
+                text,
+            )
             if r.is_error:
                 assert any(a in text for a in ACTIONABLE), (tool, fault, text)
             if tool == "request_hire" and not r.is_error:
                 hired_ids.add(r.structured_content["approval"]["id"])
         controls.clear_faults()
-        again = await c.call_tool("request_hire", {"proposalId": ids["proposals"]["hireable"][0], "milestone": TERMS})
+        again = await c.call_tool(
+            "request_hire", {"proposalId": ids["proposals"]["hireable"][0], "milestone": TERMS}
+        )
         hired_ids.add(again.structured_content["approval"]["id"])
     assert len(hired_ids) == 1, f"{fault}: a retried hire produced several approvals {hired_ids}"
 

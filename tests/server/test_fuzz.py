@@ -22,11 +22,17 @@ RESULTS: dict[str, dict[str, int]] = {}
 
 ids = st.one_of(
     st.text(max_size=40),
-    st.sampled_from(["..", "../admin", "a/b", "a?b=1", "a#b", "%2e%2e", "a b", "", " ", "x" * 129, "ok1", "\u0000"]),
+    st.sampled_from(
+        ["..", "../admin", "a/b", "a?b=1", "a#b", "%2e%2e", "a b", "", " ", "x" * 129, "ok1", "\u0000"]
+    ),
     st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,20}", fullmatch=True),
 )
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=30)
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=30),
 )
 amounts = st.one_of(scalars, st.floats(min_value=-1e6, max_value=1e6), st.decimals(places=3).map(float))
 dates = st.one_of(scalars, st.dates().map(str), st.from_regex(r"\d{4}-\d{2}-\d{2}", fullmatch=True))
@@ -49,7 +55,8 @@ ARGS: dict[str, Any] = {
     ),
     "check_approval": st.fixed_dictionaries({"approvalId": ids}),
     "wait_for_approval": st.fixed_dictionaries(
-        {"approvalId": ids}, optional={"timeoutSeconds": st.one_of(st.just(1), st.integers(-5, 0), st.integers(51))}
+        {"approvalId": ids},
+        optional={"timeoutSeconds": st.one_of(st.just(1), st.integers(-5, 0), st.integers(51))},
     ),
     "list_hire_requests": st.fixed_dictionaries({}, optional={"status": scalars}),
     "list_jobs": st.fixed_dictionaries({}, optional={"extra": scalars}),
@@ -85,8 +92,13 @@ def fuzz_client(portal, sandbox, tmp_path_factory) -> Iterator[Client]:
 def test_fuzz_tool_arguments(tool, portal, fuzz_client, controls: Controls):
     stats = RESULTS.setdefault(tool, {"examples": 0, "errors": 0, "ok": 0})
 
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
-              suppress_health_check=list(HealthCheck), database=None)
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
     @given(ARGS[tool])
     def run(args: dict[str, Any]) -> None:
         result = portal.call(fuzz_client.call_tool, tool, args)
@@ -105,3 +117,12 @@ def test_fuzz_tool_arguments(tool, portal, fuzz_client, controls: Controls):
 
 def sandbox_token_absent(controls: Controls) -> bool:
     return controls.sandbox.token not in repr(controls.requests())
+
+
+def teardown_module() -> None:
+    import json
+
+    from tests.conftest import ARTIFACTS
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "fuzz.json").write_text(json.dumps(RESULTS, indent=1))

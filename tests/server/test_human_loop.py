@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -37,7 +38,9 @@ def elicitor(action: str, seen: list[ElicitRequestURLParams]):
 async def test_url_elicitation_shows_the_link_to_the_human(settings, controls, ids, mode, action):
     seen: list[ElicitRequestURLParams] = []
     async with Client(server(settings), mode=mode, elicitation_callback=elicitor(action, seen)) as c:
-        r = await c.call_tool("request_hire", {"proposalId": ids["proposals"]["hireable"][0], "milestone": TERMS})
+        r = await c.call_tool(
+            "request_hire", {"proposalId": ids["proposals"]["hireable"][0], "milestone": TERMS}
+        )
     assert not r.is_error, r.content
     out = r.structured_content
     assert len(seen) == 1
@@ -54,7 +57,9 @@ async def test_url_elicitation_shows_the_link_to_the_human(settings, controls, i
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_without_elicitation_capability_link_is_in_result(settings, ids, mode):
     async with Client(server(settings), mode=mode) as c:
-        r = await c.call_tool("request_hire", {"proposalId": ids["proposals"]["hireable"][0], "milestone": TERMS})
+        r = await c.call_tool(
+            "request_hire", {"proposalId": ids["proposals"]["hireable"][0], "milestone": TERMS}
+        )
     assert r.structured_content["linkShown"] is None
     assert r.structured_content["approval"]["approvalUrl"] in r.content[0].text
 
@@ -69,9 +74,14 @@ async def test_elicitation_complete_is_sent_when_approval_resolves(settings, con
 
     seen: list[ElicitRequestURLParams] = []
     async with Client(
-        server(settings), mode="legacy", elicitation_callback=elicitor("accept", seen), message_handler=on_message
+        server(settings),
+        mode="legacy",
+        elicitation_callback=elicitor("accept", seen),
+        message_handler=on_message,
     ) as c:
-        r = await c.call_tool("request_hire", {"proposalId": ids["proposals"]["hireable"][0], "milestone": TERMS})
+        r = await c.call_tool(
+            "request_hire", {"proposalId": ids["proposals"]["hireable"][0], "milestone": TERMS}
+        )
         controls.confirm(r.structured_content["approval"]["id"])
         with anyio.fail_after(10):
             while not completed:
@@ -87,7 +97,9 @@ async def test_wait_for_approval_returns_on_decision_with_progress(settings, con
         progress.append(value)
 
     async with Client(server(settings), mode=mode) as c:
-        r = await c.call_tool("request_hire", {"proposalId": ids["proposals"]["hireable"][0], "milestone": TERMS})
+        r = await c.call_tool(
+            "request_hire", {"proposalId": ids["proposals"]["hireable"][0], "milestone": TERMS}
+        )
         approval_id = r.structured_content["approval"]["id"]
         async with anyio.create_task_group() as tg:
 
@@ -98,7 +110,9 @@ async def test_wait_for_approval_returns_on_decision_with_progress(settings, con
             tg.start_soon(confirm_later)
             started = anyio.current_time()
             r = await c.call_tool(
-                "wait_for_approval", {"approvalId": approval_id, "timeoutSeconds": 20}, progress_callback=on_progress
+                "wait_for_approval",
+                {"approvalId": approval_id, "timeoutSeconds": 20},
+                progress_callback=on_progress,
             )
             elapsed = anyio.current_time() - started
     assert r.structured_content["approval"]["status"] == "confirmed"
@@ -108,7 +122,9 @@ async def test_wait_for_approval_returns_on_decision_with_progress(settings, con
 
 async def test_wait_for_approval_times_out_with_current_state(settings, ids):
     async with Client(server(settings), mode="legacy") as c:
-        r = await c.call_tool("request_hire", {"proposalId": ids["proposals"]["hireable"][0], "milestone": TERMS})
+        r = await c.call_tool(
+            "request_hire", {"proposalId": ids["proposals"]["hireable"][0], "milestone": TERMS}
+        )
         r = await c.call_tool(
             "wait_for_approval", {"approvalId": r.structured_content["approval"]["id"], "timeoutSeconds": 1}
         )
@@ -129,7 +145,9 @@ async def test_subscription_legacy_gets_update_on_confirm(settings, controls, id
 
     async with Client(server(settings), mode="legacy", message_handler=on_message) as c:
         assert c.server_capabilities.resources.subscribe
-        r = await c.call_tool("request_hire", {"proposalId": ids["proposals"]["hireable"][0], "milestone": TERMS})
+        r = await c.call_tool(
+            "request_hire", {"proposalId": ids["proposals"]["hireable"][0], "milestone": TERMS}
+        )
         approval_id = r.structured_content["approval"]["id"]
         uri = f"opentrain://approvals/{approval_id}"
         await c.subscribe_resource(uri)
@@ -143,7 +161,9 @@ async def test_subscription_legacy_gets_update_on_confirm(settings, controls, id
 
 async def test_subscription_modern_listen_gets_update_on_confirm(settings, controls, ids):
     async with Client(server(settings)) as c:
-        r = await c.call_tool("request_hire", {"proposalId": ids["proposals"]["hireable"][0], "milestone": TERMS})
+        r = await c.call_tool(
+            "request_hire", {"proposalId": ids["proposals"]["hireable"][0], "milestone": TERMS}
+        )
         approval_id = r.structured_content["approval"]["id"]
         uri = f"opentrain://approvals/{approval_id}"
         async with c.listen(resource_subscriptions=[uri]) as events:
@@ -166,7 +186,9 @@ async def test_one_updates_poll_serves_any_number_of_watched_approvals(settings,
     counts = []
     for watched in (1, 50):
         controls.clear_requests()
-        async with OpenTrainClient(token=settings.token, base_url=settings.base_url, policy=FAST_POLICY) as client:
+        async with OpenTrainClient(
+            token=settings.token, base_url=settings.base_url, policy=FAST_POLICY
+        ) as client:
             watcher = ApprovalWatcher(client, ignore, interval=0.1)
             for i in range(watched):
                 watcher.watch(Approval(id=f"watched{i}", type="proposal_hire", status="pending"))
@@ -189,10 +211,14 @@ async def test_watcher_falls_back_to_direct_reads_without_updates_scope(settings
         settled.append(a)
 
     async with Client(server(settings), mode="legacy") as c:
-        r = await c.call_tool("request_hire", {"proposalId": ids["proposals"]["hireable"][0], "milestone": TERMS})
+        r = await c.call_tool(
+            "request_hire", {"proposalId": ids["proposals"]["hireable"][0], "milestone": TERMS}
+        )
     approval = Approval.model_validate(r.structured_content["approval"])
     controls.fault(path="/updates", count=100, kind="status", status=403)
-    async with OpenTrainClient(token=settings.token, base_url=settings.base_url, policy=FAST_POLICY) as client:
+    async with OpenTrainClient(
+        token=settings.token, base_url=settings.base_url, policy=FAST_POLICY
+    ) as client:
         watcher = ApprovalWatcher(client, record, interval=0.1)
         watcher.watch(approval)
         await watcher.poll_once()
@@ -205,7 +231,9 @@ async def test_watcher_falls_back_to_direct_reads_without_updates_scope(settings
 async def test_ledger_survives_restart_and_refreshes(settings, controls, ids, tmp_path):
     ledger = str(tmp_path / "ledger.sqlite3")
     async with Client(server(settings, ledger_path=ledger), mode="legacy") as c:
-        r = await c.call_tool("request_hire", {"proposalId": ids["proposals"]["hireable"][0], "milestone": TERMS})
+        r = await c.call_tool(
+            "request_hire", {"proposalId": ids["proposals"]["hireable"][0], "milestone": TERMS}
+        )
     approval_id = r.structured_content["approval"]["id"]
     controls.decline(approval_id)
     async with Client(server(settings, ledger_path=ledger), mode="auto") as c:
@@ -215,7 +243,7 @@ async def test_ledger_survives_restart_and_refreshes(settings, controls, ids, tm
         assert records[0]["milestone"]["amount"] == 120
         r = await c.call_tool("list_hire_requests", {"status": "pending"})
         assert r.structured_content["hireRequests"] == []
-    raw = open(ledger, "rb").read()
+    raw = Path(ledger).read_bytes()
     assert settings.token.encode() not in raw
 
 
@@ -239,9 +267,13 @@ async def test_read_tools(settings, controls, ids):
         assert listed["proposals"]
         names = [p["candidate"] for p in listed["proposals"]]
         assert all(n and n.endswith(".") and "@" not in n for n in names), names
-        hired = (await c.call_tool("list_proposals", {"jobId": jobs[0]["id"], "status": "HIRED"})).structured_content
+        hired = (
+            await c.call_tool("list_proposals", {"jobId": jobs[0]["id"], "status": "HIRED"})
+        ).structured_content
         assert all(p["status"] == "HIRED" for p in hired["proposals"])
-        detail = (await c.call_tool("get_proposal", {"proposalId": ids["proposals"]["hireable"][0]})).structured_content
+        detail = (
+            await c.call_tool("get_proposal", {"proposalId": ids["proposals"]["hireable"][0]})
+        ).structured_content
         assert detail["interviewSummary"] and detail["interviewScore"] is not None
         contracts = (await c.call_tool("list_contracts", {})).structured_content["contracts"]
         assert contracts

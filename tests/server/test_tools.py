@@ -11,7 +11,7 @@ from mcp import Client
 
 from opentrain_mcp.config import Settings
 from opentrain_mcp.server.app import build_server
-from tests.conftest import FAST_POLICY
+from tests.conftest import FAST_POLICY, Controls
 
 pytestmark = pytest.mark.anyio
 ERAS = ["legacy", "auto"]

@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import dataclasses
 import ipaddress
+import logging
 import os
 import socket
 import sys
@@ -24,6 +25,36 @@ SHUTDOWN_TIMEOUT = 5.0
 LOOPBACK_NAMES = ("localhost",)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at emit time (survives stream swaps, e.g. pytest's capture)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(name)s: %(levelname)s: %(message)s"))
+
+    @property  # type: ignore[override]
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
+def _route_logs_to_stderr() -> None:
+    """Make sure uvicorn's and the sandbox's own log records can only reach stderr.
+
+    Loggers that already have handlers (configured by the host program) are left alone.
+    """
+    for name in ("uvicorn", "opentrain_mcp.sandbox"):
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            logger.addHandler(_StderrHandler())
+            logger.propagate = False
+            if logger.level == logging.NOTSET:
+                logger.setLevel(logging.WARNING)
+
+
 @dataclasses.dataclass
 class RunningSandbox:
     """A sandbox serving on ``base_url``; ``state`` is live (thread-safe) and may be inspected or reset."""
@@ -36,7 +67,9 @@ class RunningSandbox:
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted sockets whose proto is TCP, and without
+    # it every response waits ~40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     if os.name != "nt":
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -76,6 +109,7 @@ def running_sandbox(
 
     from .app import create_app
 
+    _route_logs_to_stderr()
     sock = _bind(host, port)
     base_url = _origin(host, sock.getsockname()[1])
     try:

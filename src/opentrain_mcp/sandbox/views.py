@@ -198,11 +198,19 @@ def render_approval(
             "pending": f'Hire <span data-testid="candidate-name">{name}</span>?',
             "confirmed": f'<span data-testid="candidate-name">{name}</span> is hired',
         }.get(status, f'Hire <span data-testid="candidate-name">{name}</span> — {_e(status)}')
-        charge_heading = {"pending": "Charge on confirmation", "confirmed": "Charged"}.get(status, "Charge (not made)")
+        charge_heading = {"pending": "Charge on confirmation", "confirmed": "Charged"}.get(
+            status, "Charge (not made)"
+        )
+        charge_note = (
+            "Funds are held in escrow, not paid out. Payout happens when the milestone is approved later."
+            if status in ("pending", "confirmed")
+            else "Nothing was charged."
+        )
         content = _render(
             "approval_hire.html",
             heading=heading,
             charge_heading=charge_heading,
+            charge_note=charge_note,
             approval_id=_e(approval["id"]),
             type=_e(approval["type"]),
             status=_e(status),
