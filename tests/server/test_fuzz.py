@@ -34,7 +34,11 @@ scalars = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=30),
 )
-amounts = st.one_of(scalars, st.floats(min_value=-1e6, max_value=1e6), st.decimals(places=3).map(float))
+amounts = st.one_of(
+    scalars,
+    st.floats(min_value=-1e6, max_value=1e6),
+    st.decimals(places=3, allow_nan=False, allow_infinity=False).map(float),
+)
 dates = st.one_of(scalars, st.dates().map(str), st.from_regex(r"\d{4}-\d{2}-\d{2}", fullmatch=True))
 milestones = st.one_of(
     scalars,

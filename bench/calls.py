@@ -1,0 +1,155 @@
+"""Benchmarks 2 and 3: per-call overhead (stdio, HTTP) and HTTP concurrency, each against its floor."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import httpx2
+from common import FLOOR, Sandbox, http_server, ours_args, rss_mb, stdio, summary
+from mcp import Client
+
+Call = Callable[[], Awaitable[Any]]
+AMOUNT = 300
+
+
+def _check(client: Client, approval_id: str) -> Call:
+    async def call() -> Any:
+        r = await client.call_tool("check_approval", {"approvalId": approval_id})
+        if r.is_error:
+            raise RuntimeError(r.content)
+
+    return call
+
+
+def _hire(client: Client, proposal_id: str) -> Call:
+    args = {"proposalId": proposal_id, "milestone": {"name": "Bench milestone", "amount": AMOUNT}}
+
+    async def call() -> Any:
+        r = await client.call_tool("request_hire", args)
+        if r.is_error:
+            raise RuntimeError(r.content)
+
+    return call
+
+
+def _echo(client: Client) -> Call:
+    async def call() -> Any:
+        await client.call_tool("echo", {"text": "x"})
+
+    return call
+
+
+async def _timed(call: Call, n: int, warmup: int) -> list[float]:
+    """Per-call latencies in ms after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        await call()
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        await call()
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+async def raw_get(sb: Sandbox, approval_id: str, n: int, warmup: int) -> list[float]:
+    """The upstream part of the floor: a plain httpx2 GET of the same approval, keep-alive."""
+    headers = {"Authorization": f"Bearer {sb.token}"}
+    url = f"{sb.api_base_url}/approvals/{approval_id}"
+    async with httpx2.AsyncClient(headers=headers) as http:
+
+        async def call() -> None:
+            (await http.get(url)).raise_for_status()
+
+        return await _timed(call, n, warmup)
+
+
+async def per_call(sb: Sandbox, n: int, warmup: int) -> dict[str, Any]:
+    """ms/call for check_approval and request_hire over stdio and HTTP, with both floors."""
+    proposal = sb.fixtures["proposals"]["hireable"][0]
+    approval_id = sb.hire(proposal, AMOUNT)["id"]  # the pending approval request_hire will repeat
+    out: dict[str, Any] = {"get": summary(await raw_get(sb, approval_id, n, warmup))}
+
+    async def measure(ours: Client, floor: Client, prefix: str) -> None:
+        out[f"{prefix}_check"] = summary(await _timed(_check(ours, approval_id), n, warmup))
+        out[f"{prefix}_hire"] = summary(await _timed(_hire(ours, proposal), n, warmup))
+        out[f"{prefix}_echo"] = summary(await _timed(_echo(floor), n, warmup))
+
+    async with stdio(ours_args(), sb.server_env()) as ours, stdio([FLOOR]) as floor:
+        await measure(ours, floor, "stdio")
+    with http_server("ours", sb) as (url, _), http_server("floor", None) as (furl, _):
+        async with Client(url, mode="legacy") as ours, Client(furl, mode="legacy") as floor:
+            await measure(ours, floor, "http")
+    return out
+
+
+async def _load(
+    url: str, pid: int, tool: str, args: dict[str, Any], sessions: int, seconds: float
+) -> dict[str, Any]:
+    """``sessions`` concurrent legacy sessions calling ``tool`` back to back for ``seconds``."""
+    lat: list[float] = []
+    errors = 0
+    peak = 0.0
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(Client(url, mode="legacy")) for _ in range(sessions)]
+        for c in clients:  # each session's first call also fetches tools/list; keep it out of the window
+            await c.call_tool(tool, args)
+        idle = rss_mb(pid)
+        deadline = time.perf_counter() + seconds
+
+        async def worker(c: Client) -> None:
+            nonlocal errors
+            while time.perf_counter() < deadline:
+                t0 = time.perf_counter()
+                try:
+                    r = await c.call_tool(tool, args)
+                    if r.is_error:
+                        errors += 1
+                except Exception:
+                    errors += 1
+                lat.append((time.perf_counter() - t0) * 1000)
+
+        async def sample() -> None:
+            nonlocal peak
+            while time.perf_counter() < deadline:
+                peak = max(peak, rss_mb(pid))
+                await anyio.sleep(0.25)
+
+        t0 = time.perf_counter()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(sample)
+            for c in clients:
+                tg.start_soon(worker, c)
+        elapsed = time.perf_counter() - t0
+    s = summary(lat)
+    return {
+        "sessions": sessions,
+        "rps": len(lat) / elapsed,
+        "p50": s["median"],
+        "p99": s["p99"],
+        "errors": errors,
+        "calls": len(lat),
+        "rss_idle": idle,
+        "rss_load": peak,
+    }
+
+
+async def concurrency(sb: Sandbox, levels: list[int], seconds: float, stateless: bool) -> dict[str, Any]:
+    """Throughput, latency, errors and RSS at each concurrency level, ours vs the floor echo server."""
+    approval_id = sb.hire(sb.fixtures["proposals"]["hireable"][1], AMOUNT)["id"]
+    variants = [("ours", ())] + ([("ours", ("--stateless",))] if stateless else []) + [("floor", ())]
+    out: dict[str, Any] = {}
+    for kind, extra in variants:
+        label = kind + (" --stateless" if extra else "")
+        tool, args = (
+            ("check_approval", {"approvalId": approval_id}) if kind == "ours" else ("echo", {"text": "x"})
+        )
+        with http_server(kind, sb, *extra) as (url, pid):
+            out[label] = {
+                "rss_start": rss_mb(pid),
+                "levels": [await _load(url, pid, tool, args, n, seconds) for n in levels],
+            }
+    return out
