@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -28,8 +27,16 @@ def rss_kib(pid: int) -> int:
 
 
 def server_pid(port: int) -> int:
-    out = subprocess.run(["pgrep", "-f", f"--port {port}"], capture_output=True, text=True).stdout.split()
-    return int(out[0])
+    """The pid of the server subprocess listening on ``port`` (found by its command line)."""
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"opentrain_mcp" in argv and str(port).encode() in argv:
+                return int(proc.name)
+    raise RuntimeError(f"no server process for port {port}")
 
 
 @pytest.mark.slow

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 from mcp import Client, StdioServerParameters
-from opentrain_mcp.sandbox.state import SandboxState
 
+from opentrain_mcp.sandbox.state import SandboxState
 from tests.e2e.conftest import clean_env
 
 pytestmark = pytest.mark.anyio
@@ -99,19 +100,35 @@ def test_stdout_is_only_json_rpc_even_under_errors(sandbox, ids):
     env = clean_env(
         OT_API_TOKEN=sandbox.token, OPENTRAIN_API_BASE_URL=sandbox.base_url, OPENTRAIN_MCP_LOG_LEVEL="DEBUG"
     )
-    proc = subprocess.run(
-        [sys.executable, "-m", "opentrain_mcp"],
-        input="\n".join(lines) + "\n",
-        capture_output=True,
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "opentrain_mcp", "--ledger", "none"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=env,
-        timeout=60,
     )
-    out = [line for line in proc.stdout.splitlines() if line.strip()]
-    assert len(out) >= 7, proc.stderr
-    for line in out:
-        msg = json.loads(line)
-        assert msg.get("jsonrpc") == "2.0", line
-    answered = {json.loads(line).get("id") for line in out}
-    assert {1, 2, 3, 4, 5, 6, 7} <= answered
-    assert sandbox.token not in proc.stdout + proc.stderr
+    assert proc.stdin and proc.stdout
+    proc.stdin.write("\n".join(lines) + "\n")
+    proc.stdin.flush()
+    out: list[str] = []
+    answered: set[int] = set()
+    deadline = time.monotonic() + 60
+    while not {1, 2, 3, 4, 5, 6, 7} <= answered and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if line.strip():
+            out.append(line)
+            msg = json.loads(line)
+            assert msg.get("jsonrpc") == "2.0", line
+            if isinstance(msg.get("id"), int):
+                answered.add(msg["id"])
+    proc.stdin.close()
+    proc.wait(timeout=30)
+    rest, stderr = proc.stdout.read(), proc.stderr.read() if proc.stderr else ""
+    for line in rest.splitlines():
+        if line.strip():
+            assert json.loads(line).get("jsonrpc") == "2.0", line
+    assert {1, 2, 3, 4, 5, 6, 7} <= answered, stderr
+    assert sandbox.token not in "".join(out) + rest + stderr
