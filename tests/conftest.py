@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx2
 import pytest
-from opentrain_mcp.sandbox.runner import RunningSandbox, running_sandbox
 
 from opentrain_mcp.api.retry import RetryPolicy
 from opentrain_mcp.config import Settings
+from opentrain_mcp.sandbox.runner import RunningSandbox, running_sandbox
 
 REQUIRE_ALL = os.environ.get("OPENTRAIN_MCP_REQUIRE_ALL") == "1"
 ROOT = Path(__file__).resolve().parent.parent
