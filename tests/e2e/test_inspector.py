@@ -98,3 +98,24 @@ def test_inspector_http(inspector, sandbox, controls, ids):
         check_flow(
             inspector, ["--transport", "http", "--server-url", base + "/mcp"], ids["proposals"]["hireable"][1]
         )
+
+
+def test_inspector_modern_era_over_http(inspector, sandbox, controls, ids):
+    env = clean_env(OT_API_TOKEN=sandbox.token, OPENTRAIN_API_BASE_URL=sandbox.base_url)
+    with http_server(env=env) as (base, _):
+        target = ["--transport", "http", "--server-url", base + "/mcp", "--protocol-era", "modern"]
+        rc, listed = run(inspector, target, "--method", "tools/list")
+        assert rc == 0, listed
+        assert "request_hire" in {t["name"] for t in listed.get("result", listed)["tools"]}
+        rc, checked = run(
+            inspector,
+            target,
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "get_proposal",
+            "--tool-arg",
+            f"proposalId={ids['proposals']['hireable'][0]}",
+        )
+        assert rc == 0, checked
+        assert checked.get("result", checked)["structuredContent"]["candidate"].endswith(".")

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx2
 import pytest
 from mcp import Client
 from mcp.client.subscriptions import ResourceUpdated
@@ -22,6 +23,11 @@ def server(settings, **options: Any):
     options.setdefault("policy", FAST_POLICY)
     options.setdefault("watch_interval", 0.1)
     return build_server(settings, **options)
+
+
+def confirm_on_page(approval_url: str) -> None:
+    """What the human does: submit the Confirm form on the approval page."""
+    httpx2.post(approval_url + "/confirm", follow_redirects=True, timeout=10).raise_for_status()
 
 
 def elicitor(action: str, seen: list[ElicitRequestURLParams]):
@@ -60,7 +66,7 @@ async def test_without_elicitation_capability_link_is_in_result(settings, ids, m
         r = await c.call_tool(
             "request_hire", {"proposalId": ids["proposals"]["hireable"][0], "milestone": TERMS}
         )
-    assert r.structured_content["linkShown"] is None
+    assert "linkShown" not in r.structured_content
     assert r.structured_content["approval"]["approvalUrl"] in r.content[0].text
 
 
@@ -151,7 +157,7 @@ async def test_subscription_legacy_gets_update_on_confirm(settings, controls, id
         approval_id = r.structured_content["approval"]["id"]
         uri = f"opentrain://approvals/{approval_id}"
         await c.subscribe_resource(uri)
-        controls.confirm(approval_id)
+        confirm_on_page(r.structured_content["approval"]["approvalUrl"])
         with anyio.fail_after(10):
             while uri not in updated:
                 await anyio.sleep(0.05)
@@ -167,7 +173,7 @@ async def test_subscription_modern_listen_gets_update_on_confirm(settings, contr
         approval_id = r.structured_content["approval"]["id"]
         uri = f"opentrain://approvals/{approval_id}"
         async with c.listen(resource_subscriptions=[uri]) as events:
-            controls.confirm(approval_id)
+            confirm_on_page(r.structured_content["approval"]["approvalUrl"])
             with anyio.fail_after(10):
                 async for event in events:
                     if isinstance(event, ResourceUpdated) and str(event.uri) == uri:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote, urlsplit
 
 from opentrain_mcp.api.client import is_loopback_host
+
+
+_UNSAFE_CHARS = re.compile(r"[\s\x00-\x1f\x7f\\]")
 
 
 class UntrustedLinkError(Exception):
@@ -36,7 +40,7 @@ def vet_link(url: object, *, trusted_origin: str, kind: str, approval_id: str | 
     """
     if not isinstance(url, str) or not url:
         raise UntrustedLinkError(kind, trusted_origin, "the API sent no link")
-    if any(ch.isspace() or ord(ch) < 32 for ch in url) or "\\" in url:
+    if _UNSAFE_CHARS.search(url):
         raise UntrustedLinkError(kind, trusted_origin, "the link contains whitespace or control characters")
     expected = _origin(trusted_origin)
     parts = urlsplit(url)

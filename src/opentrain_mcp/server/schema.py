@@ -50,11 +50,44 @@ def _merge_nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def shallow_output_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """Keep the top level typed (fields, types, required) and describe nested objects only as objects.
+
+    Nested shapes are the API's own objects, shown in every result; repeating them in each tool's
+    ``outputSchema`` costs hundreds of tokens per tool for no information the model lacks.
+    """
+    out = {k: v for k, v in schema.items() if k != "$defs"}
+    out["properties"] = {name: _shallow(sub) for name, sub in schema.get("properties", {}).items()}
+    return out
+
+
+def _shallow(schema: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in schema:
+        return {"type": "object"}
+    if schema.get("type") == "array" or schema.get("type") == ["array", "null"]:
+        items = schema.get("items", {})
+        return {"type": schema["type"], "items": {"type": "object"} if "$ref" in items else items}
+    if "anyOf" in schema and any("$ref" in option for option in schema["anyOf"]):
+        return {"type": ["object", "null"]}
+    return schema
+
+
 def compact_tool_schemas(mcp: MCPServer[Any]) -> None:
     """Rewrite every registered tool's input and output schema in place."""
     for tool in mcp._tool_manager.list_tools():
-        tool.parameters = compact_schema(tool.parameters)
+        tool.parameters = _drop_patterns(compact_schema(tool.parameters))
         meta = tool.fn_metadata
         if meta.output_schema is not None:
-            meta.output_schema = compact_schema(meta.output_schema, keep_descriptions=False)
+            meta.output_schema = shallow_output_schema(
+                compact_schema(meta.output_schema, keep_descriptions=False)
+            )
         tool.__dict__.pop("output_schema", None)
+
+
+def _drop_patterns(schema: Any) -> Any:
+    """Id patterns are enforced server-side with a readable message; advertising the regex only costs tokens."""
+    if isinstance(schema, dict):
+        return {k: _drop_patterns(v) for k, v in schema.items() if k != "pattern"}
+    if isinstance(schema, list):
+        return [_drop_patterns(v) for v in schema]
+    return schema

@@ -37,11 +37,21 @@ class AppState:
     settings: Settings
     client: OpenTrainClient
     watcher: ApprovalWatcher | None = None
-    ledger: Ledger | None = None
+    ledger_path: str | None = None
+    _ledger: Ledger | None = field(default=None, repr=False)
     bus: SubscriptionBus | None = None
     settled: dict[str, Approval] = field(default_factory=dict)
     legacy_subscribers: dict[str, list[Any]] = field(default_factory=dict)
     open_elicitations: dict[str, list[tuple[Any, str]]] = field(default_factory=dict)
+
+    @property
+    def ledger(self) -> Ledger | None:
+        """The hire-request ledger, opened on first use (keeps SQLite off the start-up path); None if off."""
+        if self._ledger is None and self.ledger_path:
+            from opentrain_mcp.ledger import Ledger
+
+            self._ledger = Ledger(self.ledger_path)
+        return self._ledger
 
     @property
     def trusted_origin(self) -> str:
@@ -55,8 +65,9 @@ class AppState:
     async def approval_changed(self, approval: Approval) -> None:
         """Fan a settled approval out: cache, ledger, resource subscribers (both eras), open elicitations."""
         self.remember(approval)
-        if self.ledger is not None:
-            self.ledger.update(approval.model_dump(), api_origin=self.trusted_origin)
+        ledger = self.ledger
+        if ledger is not None:
+            ledger.update(approval.model_dump(), api_origin=self.trusted_origin)
         uri = approval_uri(approval.id)
         if self.bus is not None:
             from mcp.server.subscriptions import ResourceUpdated
@@ -94,11 +105,7 @@ def lifespan_for(
             http=http,
             policy=policy,
         )
-        state = AppState(settings=settings, client=client, bus=bus)
-        if ledger_path:
-            from opentrain_mcp.ledger import Ledger
-
-            state.ledger = Ledger(ledger_path)
+        state = AppState(settings=settings, client=client, bus=bus, ledger_path=ledger_path)
         state.watcher = ApprovalWatcher(client, state.approval_changed, interval=watch_interval)
         try:
             async with anyio.create_task_group() as tg:
@@ -106,8 +113,8 @@ def lifespan_for(
                 yield state
                 tg.cancel_scope.cancel()
         finally:
-            if state.ledger is not None:
-                state.ledger.close()
+            if state._ledger is not None:
+                state._ledger.close()
             await http.aclose()
 
     return lifespan

@@ -73,10 +73,16 @@ def money(value: float) -> str:
 # --- results ----------------------------------------------------------------------------------
 
 
+HIRE_NEXT_STEP = (
+    "Give the human approval.approvalUrl to confirm before approval.expiresAt; nothing is hired until then. "
+    "Then call check_approval."
+)
+
+
 def hire_next_step(url: str, expires_at: str | None, approval_id: str) -> str:
     return (
-        f"Ask the human to open {url} and confirm (expires {expires_at or 'in about 72 h'}). "
-        f"Nothing is hired until then. Afterwards call check_approval with approvalId {approval_id}."
+        f"Give the human {url} to confirm before {expires_at or 'it expires (~72 h)'}; nothing is hired "
+        f"until then. Then call check_approval (approvalId {approval_id})."
     )
 
 
@@ -109,10 +115,10 @@ def hire_text(
     elicitation: str | None = None,
 ) -> str:
     lines = [
-        "Hire requested, NOT hired yet: a human must confirm it.",
-        f"Give the human this link: {url}",
-        f"It expires at {expires_at or 'about 72 h from now'}. Estimated charge on confirmation: {money(total)}.",
-        f"Then call check_approval with approvalId {approval_id}.",
+        "Hire requested, NOT hired yet: a human must confirm.",
+        f"Link for the human: {url}",
+        f"Expires {expires_at or 'in ~72 h'}. Estimated charge on confirmation: {money(total)}.",
+        f"Then call check_approval (approvalId {approval_id}).",
     ]
     if elicitation in ELICITATION_NOTES:
         lines.insert(1, ELICITATION_NOTES[elicitation])
@@ -134,24 +140,24 @@ def approval_meaning(status: str, kind: str, contract_id: str | None) -> tuple[s
     """(what the status means, what to do next) for any approval type and status."""
     if status == "pending":
         return (
-            "Waiting for a signed-in human to confirm or decline; nothing has happened yet.",
-            "If the human has not seen it, give them approvalUrl before expiresAt; check again later.",
+            "Waiting for a human to confirm or decline; nothing has happened yet.",
+            "Make sure the human has approvalUrl; check again later.",
         )
     if status == "confirmed":
         meaning = _CONFIRMED.get(kind, "The human confirmed this {type} approval.").format(
             contractId=contract_id or "(see result)", type=kind
         )
-        follow = "Report the outcome to the human; contract details are in result/contractId."
+        follow = "Tell the human; get_contract shows the contract."
         return meaning, follow
     if status == "declined":
         return (
             "The human declined. Nothing was hired or charged.",
-            "Do not retry unless the human asks; a new request needs new terms or their say-so.",
+            "Do not retry unless the human asks.",
         )
     if status == "expired":
         return (
-            "Not confirmed in time, or replaced by a newer request with different terms. Nothing happened.",
-            "If the human still wants it, call request_hire again; it creates a new approval.",
+            "Not confirmed in time, or replaced by a request with new terms. Nothing happened.",
+            "If the human still wants it, call request_hire again (new approval).",
         )
     return (
         f"Unrecognised status {status!r}: treat it as not confirmed.",
@@ -159,12 +165,8 @@ def approval_meaning(status: str, kind: str, contract_id: str | None) -> tuple[s
     )
 
 
-def approval_text(
-    approval_id: str, status: str, meaning: str, next_step: str, url: str | None, sandbox: bool
-) -> str:
+def approval_text(approval_id: str, status: str, meaning: str, next_step: str, sandbox: bool) -> str:
     lines = [f"Approval {approval_id}: {status}. {meaning}", f"Next: {next_step}"]
-    if status == "pending" and url:
-        lines.append(f"Link: {url}")
     if sandbox:
         lines.append(SANDBOX_NOTE)
     return "\n".join(lines)

@@ -28,8 +28,6 @@ def opaque_id(what: str, description: str) -> Any:
 
 
 def result(model: BaseModel, summary: str) -> CallToolResult:
-    """A tool result with short plain text for the model and the full object as structured content."""
-    return CallToolResult(
-        content=[TextContent(type="text", text=summary)],
-        structured_content=model.model_dump(mode="json"),
-    )
+    """Short plain text for the model plus the object as structured content (top-level nulls left out)."""
+    data = {k: v for k, v in model.model_dump(mode="json").items() if v is not None}
+    return CallToolResult(content=[TextContent(type="text", text=summary)], structured_content=data)

@@ -72,7 +72,7 @@ def status_of(state: AppState, approval: Approval) -> ApprovalStatus:
 def describe(state: AppState, approval: Approval) -> CallToolResult:
     out = status_of(state, approval)
     summary = text.approval_text(
-        approval.id, approval.status, out.meaning, out.nextStep, approval.approvalUrl, state.settings.sandbox
+        approval.id, approval.status, out.meaning, out.nextStep, state.settings.sandbox
     )
     return result(out, summary)
 

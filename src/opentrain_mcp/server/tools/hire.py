@@ -38,14 +38,12 @@ MAX_REFRESH = 20
 
 
 class ChargeEstimate(BaseModel):
-    """What the human would be charged on confirmation, from OpenTrain's documented fees."""
+    """USD the human would be charged on confirmation, estimated from OpenTrain's documented fees."""
 
     amount: float
     marketplaceFee: float
     contractFee: float
     total: float
-    currency: str = "USD"
-    isEstimate: bool = True
 
 
 class HireRequest(BaseModel):
@@ -156,8 +154,9 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
                     kind="approvalUrl",
                     approval_id=approval.id,
                 )
-                if state.ledger is not None:
-                    state.ledger.record(
+                ledger = state.ledger
+                if ledger is not None:
+                    ledger.record(
                         {**approval.model_dump(), "proposalId": proposalId},
                         milestone=milestone.to_wire(),
                         api_origin=state.trusted_origin,
@@ -178,7 +177,7 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
                     approval=approval,
                     message=accepted.message,
                     estimatedCharge=charge,
-                    nextStep=text.hire_next_step(url, approval.expiresAt, approval.id),
+                    nextStep=text.HIRE_NEXT_STEP,
                     sandbox=state.settings.sandbox,
                     linkShown=shown,  # type: ignore[arg-type]
                 )
@@ -206,7 +205,8 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
             ] = None,
         ) -> Annotated[CallToolResult, HireRequests]:
             state = state_of(ctx)
-            if state.ledger is None:
+            ledger = state.ledger
+            if ledger is None:
                 out = HireRequests(hireRequests=[], ledger=None)
                 return result(
                     out, "The hire-request ledger is turned off (--ledger none); nothing is recorded."
@@ -214,9 +214,9 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
             require_configured(state)
             async with tool_errors("list_hire_requests", state, writes=False):
                 origin = state.trusted_origin
-                for record in state.ledger.list(api_origin=origin, status="pending", limit=MAX_REFRESH):
+                for record in ledger.list(api_origin=origin, status="pending", limit=MAX_REFRESH):
                     try:
-                        state.ledger.update(
+                        ledger.update(
                             (await state.client.get_approval(record.approvalId)).model_dump(),
                             api_origin=origin,
                         )
@@ -224,9 +224,9 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
                         log.info("could not refresh %s: %s", record.approvalId, exc.message)
                 records = [
                     HireRecord.model_validate(r.to_dict())
-                    for r in state.ledger.list(api_origin=origin, status=status)
+                    for r in ledger.list(api_origin=origin, status=status)
                 ]
-                out = HireRequests(hireRequests=records, ledger=str(state.ledger.path))
+                out = HireRequests(hireRequests=records, ledger=str(ledger.path))
                 lines = [
                     f"{r.approvalId} {r.status} proposal {r.proposalId} {r.approvalUrl or ''}"
                     for r in records

@@ -41,15 +41,13 @@ class Jobs(Compact):
 
 class Proposal(Compact):
     id: str
-    jobId: str | None = None
     status: str | None = Field(
         None, description="UNREVIEWED, SHORTLISTED, MAYBE, HIRED, DECLINED, NOT_A_FIT, ..."
     )
     candidate: str | None = Field(None, description="Masked name, e.g. 'Maria G.'")
-    bid: dict[str, Any] | None = None
+    bid: str | None = Field(None, description="e.g. '0.06 USD/label'")
     interviewScore: float | None = None
     matchScore: float | None = None
-    createdAt: str | None = None
 
 
 class Proposals(Compact):
@@ -58,6 +56,8 @@ class Proposals(Compact):
 
 
 class ProposalDetail(Proposal):
+    jobId: str | None = None
+    createdAt: str | None = None
     interviewSummary: str | None = None
     verification: dict[str, Any] | None = None
     contractId: str | None = None
@@ -109,9 +109,37 @@ def _proposal(raw: dict[str, Any]) -> dict[str, Any]:
         **raw,
         "status": status.get("raw") if isinstance(status, dict) else status,
         "candidate": candidate.get("displayName"),
+        "bid": _bid(raw.get("bid")),
         "interviewScore": metrics.get("interviewScore"),
         "matchScore": metrics.get("matchScore"),
     }
+
+
+_UNITS = {"PER_LABEL": "label", "PER_HOUR": "hour"}
+
+
+def _bid(raw: Any) -> str | None:
+    bid = _obj(raw)
+    amount, unit = bid.get("amountUsd"), bid.get("unit")
+    if not isinstance(amount, (int, float)):
+        return None
+    per = _UNITS.get(unit, str(unit).lower()) if unit else None
+    return f"{amount:g} USD" + (f"/{per}" if per else "")
+
+
+def _proposal_line(p: Proposal) -> str:
+    def show(value: float | None) -> str:
+        return "-" if value is None else f"{value:g}"
+
+    cells = [
+        p.id,
+        p.candidate or "?",
+        p.status or "?",
+        show(p.interviewScore),
+        show(p.matchScore),
+        p.bid or "-",
+    ]
+    return " | ".join(cells)
 
 
 def _contract(raw: dict[str, Any]) -> dict[str, Any]:
@@ -119,14 +147,13 @@ def _contract(raw: dict[str, Any]) -> dict[str, Any]:
     return {**raw, "freelancer": freelancer.get("displayName"), "milestones": raw.get("milestones") or []}
 
 
-def _compact(model: BaseModel) -> CallToolResult:
+def _compact(model: BaseModel, summary: str | None = None) -> CallToolResult:
+    """Structured content without nulls; text is ``summary`` or the same data as compact JSON."""
     from mcp.types import TextContent
 
     data = model.model_dump(mode="json", exclude_none=True)
-    return CallToolResult(
-        content=[TextContent(type="text", text=json.dumps(data, separators=(",", ":")))],
-        structured_content=model.model_dump(mode="json"),
-    )
+    text = summary if summary is not None else json.dumps(data, separators=(",", ":"))
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
 
 async def readiness(state: AppState) -> Readiness:
@@ -242,16 +269,21 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
         cursor: Annotated[
             str | None, Field(max_length=200, description="nextCursor of a previous page")
         ] = None,
-        limit: Annotated[int | None, Field(ge=1, le=100, description="Page size")] = None,
+        limit: Annotated[int, Field(ge=1, le=100, description="Page size")] = 10,
     ) -> Annotated[CallToolResult, Proposals]:
         state = state_of(ctx)
         require_configured(state)
         async with tool_errors("list_proposals", state, writes=False):
             data = await state.client.list_proposals(jobId, status=status, cursor=cursor, limit=limit)
             items = [_proposal(p) for p in data.get("proposals") or [] if isinstance(p, dict)]
-            return _compact(
-                Proposals.model_validate({"proposals": items, "nextCursor": data.get("nextCursor")})
-            )
+            page = Proposals.model_validate({"proposals": items, "nextCursor": data.get("nextCursor")})
+            lines = [
+                "id | candidate | status | interview | match | bid",
+                *map(_proposal_line, page.proposals),
+            ]
+            if page.nextCursor:
+                lines.append(f"more: cursor={page.nextCursor}")
+            return _compact(page, "\n".join(lines) if page.proposals else "No proposals.")
 
     @tool(
         "get_proposal",
