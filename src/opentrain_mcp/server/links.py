@@ -7,7 +7,6 @@ from urllib.parse import quote, urlsplit
 
 from opentrain_mcp.api.client import is_loopback_host
 
-
 _UNSAFE_CHARS = re.compile(r"[\s\x00-\x1f\x7f\\]")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
@@ -9,7 +11,17 @@ from mcp.types import CallToolResult, TextContent
 from pydantic import AfterValidator, BaseModel, Field
 
 from opentrain_mcp.api.models import ID_PATTERN, check_id
+from opentrain_mcp.server.errors import require_configured, tool_errors
 from opentrain_mcp.server.state import AppState
+
+
+@asynccontextmanager
+async def tool_call(ctx: Context[Any, Any], tool: str, *, writes: bool) -> AsyncIterator[AppState]:
+    """The shared state for a tool call that needs the API; failures become actionable ``ToolError``s."""
+    state = state_of(ctx)
+    require_configured(state)
+    async with tool_errors(tool, state, writes=writes):
+        yield state
 
 
 def state_of(ctx: Context[Any, Any]) -> AppState:

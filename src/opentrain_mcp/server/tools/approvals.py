@@ -23,10 +23,9 @@ from pydantic import BaseModel, Field
 from opentrain_mcp.api.errors import OpenTrainError
 from opentrain_mcp.api.models import Approval, check_id
 from opentrain_mcp.server import text
-from opentrain_mcp.server.errors import require_configured, tool_errors
 from opentrain_mcp.server.links import vet_link
 from opentrain_mcp.server.state import APPROVAL_URI, AppState, approval_uri
-from opentrain_mcp.server.tools._common import opaque_id, result, state_of
+from opentrain_mcp.server.tools._common import opaque_id, result, tool_call
 
 READ = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
@@ -110,9 +109,7 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
             approvalId: opaque_id("approvalId", text.APPROVAL_ID),  # type: ignore[valid-type]
             ctx: Context[Any, Any],
         ) -> Annotated[CallToolResult, ApprovalStatus]:
-            state = state_of(ctx)
-            require_configured(state)
-            async with tool_errors("check_approval", state, writes=False):
+            async with tool_call(ctx, "check_approval", writes=False) as state:
                 return describe(state, await read_approval(state, approvalId))
 
     if "wait_for_approval" in wanted:
@@ -129,9 +126,7 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
             ctx: Context[Any, Any],
             timeoutSeconds: Annotated[int, Field(ge=1, le=50, description="Max wait, 1-50 s")] = 30,
         ) -> Annotated[CallToolResult, ApprovalStatus]:
-            state = state_of(ctx)
-            require_configured(state)
-            async with tool_errors("wait_for_approval", state, writes=False):
+            async with tool_call(ctx, "wait_for_approval", writes=False) as state:
                 return describe(state, await wait_until_settled(state, approvalId, timeoutSeconds, ctx))
 
     @mcp.resource(

@@ -24,10 +24,9 @@ from pydantic import BaseModel, Field
 from opentrain_mcp.api.errors import OpenTrainError
 from opentrain_mcp.api.models import Approval, Milestone
 from opentrain_mcp.server import text
-from opentrain_mcp.server.errors import require_configured, tool_errors
 from opentrain_mcp.server.links import vet_link
 from opentrain_mcp.server.state import AppState
-from opentrain_mcp.server.tools._common import opaque_id, result, state_of
+from opentrain_mcp.server.tools._common import opaque_id, result, state_of, tool_call
 
 log = logging.getLogger("opentrain_mcp.server")
 MARKETPLACE_FEE_RATE = Decimal("0.10")
@@ -141,9 +140,7 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
             ctx: Context[Any, Any],
             confirmNotFitOverride: Annotated[bool, Field(description=text.NOT_FIT_OVERRIDE)] = False,
         ) -> Annotated[CallToolResult, HireRequest]:
-            state = state_of(ctx)
-            require_configured(state)
-            async with tool_errors("request_hire", state, writes=True):
+            async with tool_call(ctx, "request_hire", writes=True) as state:
                 accepted = await state.client.hire(
                     proposalId, milestone, confirm_not_fit_override=confirmNotFitOverride
                 )
@@ -211,8 +208,7 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
                 return result(
                     out, "The hire-request ledger is turned off (--ledger none); nothing is recorded."
                 )
-            require_configured(state)
-            async with tool_errors("list_hire_requests", state, writes=False):
+            async with tool_call(ctx, "list_hire_requests", writes=False):
                 origin = state.trusted_origin
                 for record in ledger.list(api_origin=origin, status="pending", limit=MAX_REFRESH):
                     try:

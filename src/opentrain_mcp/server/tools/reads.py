@@ -12,9 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from opentrain_mcp.api.errors import AuthenticationError, OpenTrainError, PermissionDeniedError
 from opentrain_mcp.server import text
-from opentrain_mcp.server.errors import require_configured, tool_errors
 from opentrain_mcp.server.state import AppState
-from opentrain_mcp.server.tools._common import opaque_id, state_of
+from opentrain_mcp.server.tools._common import opaque_id, tool_call
 
 READ = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
@@ -251,9 +250,7 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
 
     @tool("list_jobs", "List my jobs", "Your posted jobs (ids for list_proposals).")
     async def list_jobs(ctx: Context[Any, Any]) -> Annotated[CallToolResult, Jobs]:
-        state = state_of(ctx)
-        require_configured(state)
-        async with tool_errors("list_jobs", state, writes=False):
+        async with tool_call(ctx, "list_jobs", writes=False) as state:
             data = await state.client.list_jobs()
             return _compact(Jobs.model_validate({"jobs": data.get("jobs") or []}))
 
@@ -271,9 +268,7 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
         ] = None,
         limit: Annotated[int, Field(ge=1, le=100, description="Page size")] = 10,
     ) -> Annotated[CallToolResult, Proposals]:
-        state = state_of(ctx)
-        require_configured(state)
-        async with tool_errors("list_proposals", state, writes=False):
+        async with tool_call(ctx, "list_proposals", writes=False) as state:
             data = await state.client.list_proposals(jobId, status=status, cursor=cursor, limit=limit)
             items = [_proposal(p) for p in data.get("proposals") or [] if isinstance(p, dict)]
             page = Proposals.model_validate({"proposals": items, "nextCursor": data.get("nextCursor")})
@@ -294,9 +289,7 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
         proposalId: opaque_id("proposalId", text.PROPOSAL_ID),  # type: ignore[valid-type]
         ctx: Context[Any, Any],
     ) -> Annotated[CallToolResult, ProposalDetail]:
-        state = state_of(ctx)
-        require_configured(state)
-        async with tool_errors("get_proposal", state, writes=False):
+        async with tool_call(ctx, "get_proposal", writes=False) as state:
             raw = _obj((await state.client.get_proposal(proposalId)).get("proposal"))
             interview = _obj(raw.get("aiInterview"))
             contract = _obj(raw.get("contract"))
@@ -317,9 +310,7 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
         jobId: opaque_id("jobId", "Only this job's contracts") | None = None,  # type: ignore[valid-type]
         status: Annotated[Literal["active", "ended"] | None, Field(description="Filter by status")] = None,
     ) -> Annotated[CallToolResult, Contracts]:
-        state = state_of(ctx)
-        require_configured(state)
-        async with tool_errors("list_contracts", state, writes=False):
+        async with tool_call(ctx, "list_contracts", writes=False) as state:
             data = await state.client.list_contracts(job_id=jobId, status=status)
             items = [_contract(c) for c in data.get("contracts") or [] if isinstance(c, dict)]
             return _compact(Contracts.model_validate({"contracts": items}))
@@ -329,9 +320,7 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
         contractId: opaque_id("contractId", "Contract id, e.g. from check_approval"),  # type: ignore[valid-type]
         ctx: Context[Any, Any],
     ) -> Annotated[CallToolResult, Contract]:
-        state = state_of(ctx)
-        require_configured(state)
-        async with tool_errors("get_contract", state, writes=False):
+        async with tool_call(ctx, "get_contract", writes=False) as state:
             raw = _obj((await state.client.get_contract(contractId)).get("contract"))
             return _compact(Contract.model_validate(_contract(raw)))
 
@@ -341,7 +330,5 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
         "Preflight before a first hire: token, scopes, hiring feature, account claim, funds.",
     )
     async def check_hiring_readiness(ctx: Context[Any, Any]) -> Annotated[CallToolResult, Readiness]:
-        state = state_of(ctx)
-        require_configured(state)
-        async with tool_errors("check_hiring_readiness", state, writes=False):
+        async with tool_call(ctx, "check_hiring_readiness", writes=False) as state:
             return _compact(await readiness(state))
