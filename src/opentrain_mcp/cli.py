@@ -55,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("OPENTRAIN_MCP_SANDBOX") == "1",
         help="use a local simulated OpenTrain started in this process; no token, no real money",
     )
+    p.add_argument(
+        "--sandbox-port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="with --sandbox: loopback port for the simulated OpenTrain and its approval pages (default: a free one)",
+    )
     p.add_argument("--base-url", help="OpenTrain origin (overrides OPENTRAIN_API_BASE_URL)")
     p.add_argument(
         "--auth-token",
@@ -132,7 +139,7 @@ def serve(args: argparse.Namespace) -> int:
         if args.sandbox:
             from opentrain_mcp.sandbox.runner import running_sandbox
 
-            sandbox = stack.enter_context(running_sandbox())
+            sandbox = stack.enter_context(running_sandbox(port=args.sandbox_port))
             settings = Settings(
                 token=sandbox.token, token_var="sandbox", base_url=sandbox.base_url, sandbox=True
             )
