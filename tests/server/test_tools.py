@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -71,6 +72,18 @@ async def test_tools_are_described_and_annotated(client):
     )
 
 
+async def test_every_tool_is_titled_described_annotated_and_typed(client):
+    tools = (await client.list_tools()).tools
+    assert len(tools) == 10
+    for tool in tools:
+        ann = tool.annotations
+        assert tool.title and tool.description and tool.output_schema, tool.name
+        hints = (ann.read_only_hint, ann.destructive_hint, ann.idempotent_hint, ann.open_world_hint)
+        assert None not in hints, tool.name
+        assert ann.destructive_hint is False, tool.name
+        assert ann.read_only_hint is (tool.name != "request_hire"), tool.name
+
+
 async def test_request_hire_returns_link_estimate_and_next_step(client, sandbox, ids):
     proposal = ids["proposals"]["hireable"][0]
     r = await hire(client, proposal)
@@ -118,6 +131,85 @@ async def test_check_approval_each_status(client, controls, ids):
     r = await client.call_tool("check_approval", {"approvalId": expiring["id"]})
     assert r.structured_content["approval"]["status"] == "expired"
     assert "request_hire again" in r.structured_content["nextStep"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "confirmed_words"),
+    [
+        ("milestone_fund", "funded"),
+        ("milestone_approve", "payout released"),
+        ("contract_end", "contract has ended"),
+    ],
+)
+async def test_check_approval_other_approval_types(client, sandbox, controls, ids, kind, confirmed_words):
+    contract = ids["contracts"]["alreadyHired"]
+    created = sandbox.state.create_approval(kind, contract_id=contract)
+    r = await client.call_tool("check_approval", {"approvalId": created["id"]})
+    assert r.structured_content["approval"]["type"] == kind
+    assert r.structured_content["approval"]["status"] == "pending"
+    controls.confirm(created["id"])
+    r = await client.call_tool("check_approval", {"approvalId": created["id"]})
+    assert r.structured_content["approval"]["status"] == "confirmed"
+    assert confirmed_words in r.structured_content["meaning"]
+
+
+async def test_unknown_status_is_reported_not_crashed(client, controls, sandbox):
+    approval = {
+        "id": "odd1",
+        "type": "proposal_hire",
+        "status": "superseded",
+        "approvalUrl": f"{sandbox.base_url}/approvals/odd1",
+    }
+    body = json.dumps({"approval": approval})
+    controls.fault(
+        path="/approvals/odd1", kind="malformed", status=200, body=body, contentType="application/json"
+    )
+    r = await client.call_tool("check_approval", {"approvalId": "odd1"})
+    assert not r.is_error, text_of(r)
+    assert r.structured_content["approval"]["status"] == "superseded"
+    assert "Unrecognised status" in r.structured_content["meaning"]
+
+
+@pytest.mark.parametrize(
+    "url", ["https://evil.example/approvals/odd2", "{base}/approvals/other", "{base}/approvals/odd2?next=x"]
+)
+async def test_spoofed_links_are_withheld(client, controls, sandbox, ids, url):
+    url = url.format(base=sandbox.base_url)
+    approval = {
+        "id": "odd2",
+        "type": "proposal_hire",
+        "status": "pending",
+        "approvalUrl": url,
+        "proposalId": ids["proposals"]["hireable"][0],
+    }
+    body = json.dumps({"approval": approval, "message": "recorded"})
+    for path in ("/approvals/odd2", "/hire"):
+        controls.fault(
+            path=path,
+            kind="malformed",
+            status=202 if path == "/hire" else 200,
+            body=body,
+            contentType="application/json",
+        )
+    r = await client.call_tool("check_approval", {"approvalId": "odd2"})
+    assert r.is_error and "SECURITY" in text_of(r) and url not in text_of(r)
+    r = await hire(client, ids["proposals"]["hireable"][0])
+    assert r.is_error and "SECURITY" in text_of(r) and url not in text_of(r)
+
+
+async def test_spoofed_claim_link_in_an_error_is_withheld(client, controls, ids):
+    envelope = {
+        "error": "Claim required",
+        "code": "FORBIDDEN",
+        "requestId": "req-1",
+        "details": {"reason": "account_claim_required", "claimUrl": "https://evil.example/claim"},
+    }
+    controls.fault(
+        path="/hire", kind="malformed", status=403, body=json.dumps(envelope), contentType="application/json"
+    )
+    r = await hire(client, ids["proposals"]["hireable"][0])
+    text = text_of(r)
+    assert r.is_error and "SECURITY" in text and "evil.example" not in text and "req-1" in text
 
 
 async def test_settled_approvals_are_served_from_cache(client, controls, ids):
