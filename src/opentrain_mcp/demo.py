@@ -97,7 +97,8 @@ async def run(interactive: bool, timeout: float) -> None:
             f"   contract {contract['id']} ({contract['status']}): {contract['title']} with {contract['freelancer']}"
         ]
         lines += [
-            f"   milestone {m['name']!r}: {m['status']} ${m['amountUsd']:,.2f}" for m in contract["milestones"]
+            f"   milestone {m['name']!r}: {m['status']} ${m['amountUsd']:,.2f}"
+            for m in contract["milestones"]
         ]
         _say("8. The contract", "\n".join(lines))
     print(
