@@ -55,34 +55,41 @@ async def _timed(call: Call, n: int, warmup: int) -> list[float]:
     return out
 
 
-async def raw_get(sb: Sandbox, approval_id: str, n: int, warmup: int) -> list[float]:
-    """The upstream part of the floor: a plain httpx2 GET of the same approval, keep-alive."""
-    headers = {"Authorization": f"Bearer {sb.token}"}
-    url = f"{sb.api_base_url}/approvals/{approval_id}"
-    async with httpx2.AsyncClient(headers=headers) as http:
-
-        async def call() -> None:
-            (await http.get(url)).raise_for_status()
-
-        return await _timed(call, n, warmup)
+async def _interleaved(calls: dict[str, Call], n: int, warmup: int, rounds: int = 10) -> dict[str, Any]:
+    """Latency summaries of several calls measured in alternating blocks, so machine drift hits all alike."""
+    for call in calls.values():
+        await _timed(call, 0, warmup)
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            samples[name] += await _timed(call, max(1, n // rounds), 0)
+    return {name: summary(values) for name, values in samples.items()}
 
 
 async def per_call(sb: Sandbox, n: int, warmup: int) -> dict[str, Any]:
-    """ms/call for check_approval and request_hire over stdio and HTTP, with both floors."""
+    """ms/call for check_approval and request_hire over stdio and HTTP, with both floors, interleaved."""
     proposal = sb.fixtures["proposals"]["hireable"][0]
     approval_id = sb.hire(proposal, AMOUNT)["id"]  # the pending approval request_hire will repeat
-    out: dict[str, Any] = {"get": summary(await raw_get(sb, approval_id, n, warmup))}
+    url = f"{sb.api_base_url}/approvals/{approval_id}"
+    out: dict[str, Any] = {}
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {sb.token}"}) as http:
 
-    async def measure(ours: Client, floor: Client, prefix: str) -> None:
-        out[f"{prefix}_check"] = summary(await _timed(_check(ours, approval_id), n, warmup))
-        out[f"{prefix}_hire"] = summary(await _timed(_hire(ours, proposal), n, warmup))
-        out[f"{prefix}_echo"] = summary(await _timed(_echo(floor), n, warmup))
+        async def get() -> (
+            None
+        ):  # the upstream part of the floor: a plain keep-alive GET of the same approval
+            (await http.get(url)).raise_for_status()
 
-    async with stdio(ours_args(), sb.server_env()) as ours, stdio([FLOOR]) as floor:
-        await measure(ours, floor, "stdio")
-    with http_server("ours", sb) as (url, _), http_server("floor", None) as (furl, _):
-        async with Client(url, mode="legacy") as ours, Client(furl, mode="legacy") as floor:
-            await measure(ours, floor, "http")
+        async def measure(ours: Client, floor: Client, prefix: str) -> None:
+            calls = {"check": _check(ours, approval_id), "hire": _hire(ours, proposal), "echo": _echo(floor)}
+            calls["get"] = get
+            for name, result in (await _interleaved(calls, n, warmup)).items():
+                out[f"{prefix}_{name}"] = result
+
+        async with stdio(ours_args(), sb.server_env()) as ours, stdio([FLOOR]) as floor:
+            await measure(ours, floor, "stdio")
+        with http_server("ours", sb) as (server_url, _), http_server("floor", None) as (floor_url, _):
+            async with Client(server_url, mode="legacy") as ours, Client(floor_url, mode="legacy") as floor:
+                await measure(ours, floor, "http")
     return out
 
 

@@ -117,32 +117,30 @@ def render(r: dict[str, Any], quick: bool, took: float) -> str:
     c = r["calls"]
     w("## 2. Per-call overhead\n")
     w(
-        f"{p['n']} sequential calls after {p['warmup']} warm-ups, one legacy session. `check_approval` reads a "
+        f"{p['n']} sequential calls each after {p['warmup']} warm-ups, one legacy session, measured in 10 "
+        "alternating blocks (ours, floor, raw GET) so machine drift hits all alike. `check_approval` reads a "
         "pending approval (one upstream GET per call); `request_hire` repeats identical terms (same approval, one "
         "upstream POST). Floor = echo tool on the floor server over the same transport + a raw keep-alive "
         "`httpx2` GET of the same sandbox endpoint.\n"
     )
-    g = c["get"]
     w(
         "| Transport | call | median ms | p95 ms | floor median ms (echo + GET) | ratio |\n|---|---|---|---|---|---|"
     )
+    ratios = []
     for tr in ("stdio", "http"):
-        e = c[f"{tr}_echo"]
+        e, g = c[f"{tr}_echo"], c[f"{tr}_get"]
         floor = e["median"] + g["median"]
         for name, key in (("check_approval", "check"), ("request_hire", "hire")):
             s = c[f"{tr}_{key}"]
+            ratios.append(ratio(s["median"], floor))
             w(
                 f"| {tr} | `{name}` | {_ms(s['median'])} | {_ms(s['p95'])} | {_ms(floor)} "
-                f"({_ms(e['median'])} + {_ms(g['median'])}) | {ratio(s['median'], floor):.2f}× |"
+                f"({_ms(e['median'])} + {_ms(g['median'])}) | {ratios[-1]:.2f}× |"
             )
         w(f"| {tr} | floor echo alone | {_ms(e['median'])} | {_ms(e['p95'])} | | |")
-    w(f"| – | raw GET alone | {_ms(g['median'])} | {_ms(g['p95'])} | | |\n")
-    worst = max(
-        ratio(c[f"{tr}_{key}"]["median"], c[f"{tr}_echo"]["median"] + g["median"])
-        for tr in ("stdio", "http")
-        for key in ("check", "hire")
-    )
-    w(f"**Worst ratio {worst:.2f}× — target ≤ 1.2×: {'✅ met' if worst <= 1.2 else '❌ missed'}.**\n")
+        w(f"| {tr} | raw GET alone | {_ms(g['median'])} | {_ms(g['p95'])} | | |")
+    worst = max(ratios)
+    w(f"\n**Worst ratio {worst:.2f}× — target ≤ 1.2×: {'✅ met' if worst <= 1.2 else '❌ missed'}.**\n")
     w(
         "The raw GET is the sandbox's own cost per upstream request; every `check_approval`/`request_hire` pays "
         "one, so it bounds the ratios from below. Run-to-run noise on this 2-core machine is about ±0.1×.\n"

@@ -78,8 +78,8 @@ def normalize_base_url(url: str) -> str:
 class OpenTrainClient:
     """One authenticated view of the OpenTrain public API.
 
-    Pass a shared ``httpx2.AsyncClient`` to reuse connections across clients; otherwise one is created
-    and closed with the client. Methods return parsed JSON (or models) and raise ``OpenTrainError``
+    Pass a shared ``httpx2.AsyncClient`` to reuse connections across clients; otherwise one is created on
+    first use and closed with the client. Methods return parsed JSON (or models) and raise ``OpenTrainError``
     subclasses; retries and time budgets follow ``policy``.
     """
 
@@ -96,7 +96,7 @@ class OpenTrainClient:
         self.policy = policy or RetryPolicy()
         self._token = token
         self._own_http = http is None
-        self._http = http or new_http_client(self.policy)
+        self._http = http
 
     def __repr__(self) -> str:
         return f"OpenTrainClient(base_url={self.base_url!r}, token={'set' if self._token else 'missing'})"
@@ -108,8 +108,15 @@ class OpenTrainClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        if self._own_http:
+        if self._own_http and self._http is not None:
             await self._http.aclose()
+
+    @property
+    def http(self) -> httpx2.AsyncClient:
+        """The HTTP client, created on first use (building its TLS context costs ~50 ms at start-up)."""
+        if self._http is None:
+            self._http = new_http_client(self.policy)
+        return self._http
 
     @property
     def has_token(self) -> bool:
@@ -216,7 +223,7 @@ class OpenTrainClient:
                 )
             started = time.monotonic()
             try:
-                response = await self._http.request(
+                response = await self.http.request(
                     method,
                     url,
                     json=json,

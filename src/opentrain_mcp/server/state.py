@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from opentrain_mcp.api.client import OpenTrainClient, new_http_client
+from opentrain_mcp.api.client import OpenTrainClient
 from opentrain_mcp.api.models import Approval
 from opentrain_mcp.api.retry import RetryPolicy
 from opentrain_mcp.config import Settings
@@ -94,15 +94,13 @@ def lifespan_for(
     ledger_path: str | None = None,
     watch_interval: float = 2.0,
 ) -> Any:
-    """The server lifespan: one shared HTTP client, the approval watcher and the ledger."""
+    """The server lifespan: the API client (one shared HTTP client), the approval watcher and the ledger."""
 
     @asynccontextmanager
     async def lifespan(_server: object) -> AsyncIterator[AppState]:
-        http = new_http_client(policy)
-        client = OpenTrainClient(
+        client = OpenTrainClient(  # owns one HTTP client for the whole process, created on first call
             token=None if settings.problem() else settings.token,
             base_url=settings.base_url if not settings.config_error else "https://app.opentrain.ai",
-            http=http,
             policy=policy,
         )
         state = AppState(settings=settings, client=client, bus=bus, ledger_path=ledger_path)
@@ -115,6 +113,6 @@ def lifespan_for(
         finally:
             if state._ledger is not None:
                 state._ledger.close()
-            await http.aclose()
+            await client.aclose()
 
     return lifespan
