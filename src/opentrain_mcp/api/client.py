@@ -7,6 +7,7 @@ async with OpenTrainClient(token="ot_pat_...") as ot:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import time
@@ -35,6 +36,7 @@ USER_AGENT = f"opentrain-mcp/{__version__}"
 log = logging.getLogger("opentrain_mcp.api")
 
 
+@functools.lru_cache(maxsize=256)
 def is_loopback_host(host: str) -> bool:
     """True for localhost and loopback IP literals."""
     host = host.strip("[]").lower()
@@ -241,15 +243,15 @@ class OpenTrainClient:
                 wait = policy.backoff(attempt)
             else:
                 elapsed_ms = (time.monotonic() - started) * 1000
-                request_id = _request_id(response)
-                log.info(
-                    "%s %s -> %d (%.0f ms, requestId=%s)",
-                    method,
-                    path,
-                    response.status_code,
-                    elapsed_ms,
-                    request_id,
-                )
+                if log.isEnabledFor(logging.INFO):
+                    log.info(
+                        "%s %s -> %d (%.0f ms, requestId=%s)",
+                        method,
+                        path,
+                        response.status_code,
+                        elapsed_ms,
+                        _request_id(response),
+                    )
                 if response.status_code in ok:
                     return _json_object(response, f"{method} {path}")
                 failure = _error_from(response, method, path)

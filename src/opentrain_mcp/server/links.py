@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import quote, urlsplit
 
@@ -39,19 +40,28 @@ def vet_link(url: object, *, trusted_origin: str, kind: str, approval_id: str | 
     """
     if not isinstance(url, str) or not url:
         raise UntrustedLinkError(kind, trusted_origin, "the API sent no link")
+    problem = _link_problem(url, trusted_origin, approval_id)
+    if problem:
+        raise UntrustedLinkError(kind, trusted_origin, problem)
+    return url
+
+
+@functools.lru_cache(maxsize=1024)
+def _link_problem(url: str, trusted_origin: str, approval_id: str | None) -> str | None:
+    """Why ``url`` may not be shown, or None; cached because the same approval links are re-checked often."""
     if _UNSAFE_CHARS.search(url):
-        raise UntrustedLinkError(kind, trusted_origin, "the link contains whitespace or control characters")
+        return "the link contains whitespace or control characters"
     expected = _origin(trusted_origin)
     parts = urlsplit(url)
     actual = _origin(url)
     if expected is None or actual != expected:
-        raise UntrustedLinkError(kind, trusted_origin, f"it does not point to {trusted_origin}")
+        return f"it does not point to {trusted_origin}"
     if actual[0] != "https" and not is_loopback_host(actual[1]):
-        raise UntrustedLinkError(kind, trusted_origin, "it is not https")
+        return "it is not https"
     if parts.username or parts.password or "@" in parts.netloc:
-        raise UntrustedLinkError(kind, trusted_origin, "it carries credentials")
+        return "it carries credentials"
     if approval_id is not None and (
         parts.path != f"/approvals/{quote(approval_id, safe='')}" or parts.query or parts.fragment
     ):
-        raise UntrustedLinkError(kind, trusted_origin, f"it is not the page of approval {approval_id}")
-    return url
+        return f"it is not the page of approval {approval_id}"
+    return None
