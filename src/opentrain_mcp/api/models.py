@@ -6,7 +6,7 @@ import datetime as dt
 import math
 import re
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -15,9 +15,6 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 nothing that could change the meaning of a URL path (``/ ? # %``, whitespace, ``..``)."""
 
 _ID_RE = re.compile(ID_PATTERN)
-
-ApprovalStatus = str
-"""``pending``, ``confirmed``, ``declined`` or ``expired``; kept as ``str`` so unknown values never crash."""
 
 
 def check_id(value: str, what: str = "id") -> str:
@@ -32,9 +29,6 @@ def check_id(value: str, what: str = "id") -> str:
             "(letters, digits, '-', '_'; no '/', '?', '#', '%', spaces or '..')"
         )
     return value
-
-
-SafeId = Annotated[str, Field(min_length=1, max_length=128, pattern=ID_PATTERN)]
 
 
 class Milestone(BaseModel):
@@ -101,7 +95,9 @@ class Approval(WireModel):
 
     id: str
     type: str = Field(description="proposal_hire, milestone_fund, milestone_approve or contract_end")
-    status: ApprovalStatus = Field(description="pending, confirmed, declined or expired")
+    status: str = Field(
+        description="pending, confirmed, declined or expired (any other value is kept, never fatal)"
+    )
     contractId: str | None = None
     milestoneId: str | None = None
     jobId: str | None = None
@@ -118,10 +114,3 @@ class HireAccepted(WireModel):
 
     approval: Approval
     message: str = ""
-
-
-class Page(WireModel):
-    """A cursor-paginated list; the list itself sits under an endpoint-specific key."""
-
-    nextCursor: str | None = None
-    hasMore: bool | None = None

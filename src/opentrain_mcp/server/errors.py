@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from mcp.server.mcpserver.exceptions import ToolError
 
-from opentrain_mcp.api.errors import ConfigurationError, OpenTrainError
+from opentrain_mcp.api.errors import OpenTrainError
 from opentrain_mcp.server import text
 from opentrain_mcp.server.links import UntrustedLinkError, vet_link
 from opentrain_mcp.server.state import AppState
@@ -49,8 +49,6 @@ async def tool_errors(tool: str, state: AppState, *, writes: bool) -> AsyncItera
     except UntrustedLinkError as exc:
         log.error("%s: withheld %s from the API: %s", tool, exc.kind, exc.why)
         raise ToolError(text.untrusted_link(exc.kind, exc.why, exc.trusted_origin, None)) from None
-    except ConfigurationError as exc:
-        raise ToolError(text.explain_error(exc, writes=writes, links={})) from None
     except OpenTrainError as exc:
         links, warnings = _vetted_error_links(exc, state)
         log.info("%s failed: %r", tool, exc)

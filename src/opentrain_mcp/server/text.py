@@ -197,11 +197,7 @@ def _headline(exc: OpenTrainError) -> str:
 def explain_error(exc: OpenTrainError, *, writes: bool, links: dict[str, str | None]) -> str:
     """Error text for the model: what happened, the request id, and the next action."""
     if isinstance(exc, ConfigurationError):
-        return (
-            exc.message
-            if exc.message.startswith(("No OpenTrain", "OpenTrain base URL"))
-            else (f"opentrain-mcp is not configured: {exc.message}. {TOKEN_HELP}")
-        )
+        return f"opentrain-mcp is not configured: {exc.message}. {TOKEN_HELP}"
     if isinstance(exc, TransportError):
         text = f"Could not get an answer from OpenTrain: {exc.message}. Retries were made within the time budget."
         return f"{text} {SAFE_TO_REPEAT if writes else 'Try again in a minute.'}"
