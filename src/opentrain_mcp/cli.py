@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
+import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -133,7 +135,7 @@ def serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env(base_url=args.base_url)
     auth_token = args.auth_token or os.environ.get(AUTH_TOKEN_VAR) or None
     redactor = setup_logging(args.log_level, [settings.token or "", auth_token or ""])
-    log = __import__("logging").getLogger("opentrain_mcp")
+    log = logging.getLogger("opentrain_mcp")
 
     with ExitStack() as stack:
         if args.sandbox:
@@ -153,7 +155,12 @@ def serve(args: argparse.Namespace) -> int:
         elif settings.problem():
             log.warning("%s", settings.problem())
 
-        options = _server_options(args, settings)
+        scratch = (
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="opentrain-sandbox-"))
+            if args.sandbox
+            else None
+        )
+        options = _server_options(args, scratch)
         if options is None:
             return 2
         if args.transport == "stdio":
@@ -165,17 +172,16 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _server_options(args: argparse.Namespace, settings: Settings) -> ServerOptions | None:
+def _server_options(args: argparse.Namespace, scratch: str | None) -> ServerOptions | None:
+    """Tool selection and ledger location; a sandbox keeps its ledger in ``scratch``, away from real records."""
     from opentrain_mcp.server.app import ServerOptions
 
     if args.ledger and args.ledger.lower() == "none":
         ledger = None
     elif args.ledger:
         ledger = args.ledger
-    elif settings.sandbox:
-        import tempfile
-
-        ledger = str(Path(tempfile.mkdtemp(prefix="opentrain-sandbox-")) / "ledger.sqlite3")
+    elif scratch:
+        ledger = str(Path(scratch) / "ledger.sqlite3")
     else:
         from opentrain_mcp.ledger import default_ledger_path
 
