@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 import httpx2
-from common import FLOOR, Sandbox, http_server, ours_args, rss_mb, stdio, summary
+from common import FETCH_FLOOR, FLOOR, Sandbox, http_server, ours_args, rss_mb, stdio, summary
 from mcp import Client
 
 Call = Callable[[], Awaitable[Any]]
@@ -43,6 +43,15 @@ def _echo(client: Client) -> Call:
     return call
 
 
+def _fetch(client: Client, method: str, path: str, body: dict[str, Any] | None = None) -> Call:
+    async def call() -> Any:
+        r = await client.call_tool("fetch", {"method": method, "path": path, "body": body})
+        if r.is_error:
+            raise RuntimeError(r.content)
+
+    return call
+
+
 async def _timed(call: Call, n: int, warmup: int) -> list[float]:
     """Per-call latencies in ms after ``warmup`` untimed calls."""
     for _ in range(warmup):
@@ -67,29 +76,54 @@ async def _interleaved(calls: dict[str, Call], n: int, warmup: int, rounds: int 
 
 
 async def per_call(sb: Sandbox, n: int, warmup: int) -> dict[str, Any]:
-    """ms/call for check_approval and request_hire over stdio and HTTP, with both floors, interleaved."""
+    """ms/call for check_approval and request_hire over stdio and HTTP, with both floors, interleaved.
+
+    Each tool is compared with the same upstream request: ``check_approval`` with a GET of the approval,
+    ``request_hire`` with a POST of the identical hire body (the same pending approval comes back).
+    """
     proposal = sb.fixtures["proposals"]["hireable"][0]
     approval_id = sb.hire(proposal, AMOUNT)["id"]  # the pending approval request_hire will repeat
-    url = f"{sb.api_base_url}/approvals/{approval_id}"
+    approval_path, hire_path = f"/approvals/{approval_id}", f"/proposals/{proposal}/hire"
+    hire_body = {"milestone": {"name": "Bench milestone", "amount": AMOUNT}}
     out: dict[str, Any] = {}
     async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {sb.token}"}) as http:
 
-        async def get() -> (
-            None
-        ):  # the upstream part of the floor: a plain keep-alive GET of the same approval
-            (await http.get(url)).raise_for_status()
+        async def get() -> None:  # the upstream part of the floors: plain keep-alive requests
+            (await http.get(sb.api_base_url + approval_path)).raise_for_status()
 
-        async def measure(ours: Client, floor: Client, prefix: str) -> None:
-            calls = {"check": _check(ours, approval_id), "hire": _hire(ours, proposal), "echo": _echo(floor)}
-            calls["get"] = get
+        async def post() -> None:
+            (await http.post(sb.api_base_url + hire_path, json=hire_body)).raise_for_status()
+
+        async def measure(ours: Client, floor: Client, fetch: Client, prefix: str) -> None:
+            calls = {
+                "check": _check(ours, approval_id),
+                "hire": _hire(ours, proposal),
+                "echo": _echo(floor),
+                "get": get,
+                "post": post,
+                "fetch_get": _fetch(fetch, "GET", approval_path),
+                "fetch_post": _fetch(fetch, "POST", hire_path, hire_body),
+            }
             for name, result in (await _interleaved(calls, n, warmup)).items():
                 out[f"{prefix}_{name}"] = result
 
-        async with stdio(ours_args(), sb.server_env()) as ours, stdio([FLOOR]) as floor:
-            await measure(ours, floor, "stdio")
-        with http_server("ours", sb) as (server_url, _), http_server("floor", None) as (floor_url, _):
-            async with Client(server_url, mode="legacy") as ours, Client(floor_url, mode="legacy") as floor:
-                await measure(ours, floor, "http")
+        async with (
+            stdio(ours_args(), sb.server_env()) as ours,
+            stdio([FLOOR]) as floor,
+            stdio([FETCH_FLOOR], sb.server_env()) as fetch,
+        ):
+            await measure(ours, floor, fetch, "stdio")
+        with (
+            http_server("ours", sb) as (server_url, _),
+            http_server("floor", None) as (floor_url, _),
+            http_server("fetch", sb) as (fetch_url, _),
+        ):
+            async with (
+                Client(server_url, mode="legacy") as ours,
+                Client(floor_url, mode="legacy") as floor,
+                Client(fetch_url, mode="legacy") as fetch,
+            ):
+                await measure(ours, floor, fetch, "http")
     return out
 
 

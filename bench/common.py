@@ -23,6 +23,7 @@ from mcp import Client, StdioServerParameters
 PY = sys.executable
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR = str(ROOT / "bench" / "floor_server.py")
+FETCH_FLOOR = str(ROOT / "bench" / "fetch_server.py")
 
 
 # --- statistics -------------------------------------------------------------------------------
@@ -201,11 +202,15 @@ def stdio(args: list[str], env: dict[str, str] | None = None, mode: str = "legac
 
 @contextlib.contextmanager
 def http_server(kind: str, sb: Sandbox | None, *extra: str) -> Iterator[tuple[str, int]]:
-    """Start ours (``kind="ours"``) or the floor server over Streamable HTTP; yields (mcp url, pid)."""
+    """Start ours (``kind="ours"``), the in-server ``"fetch"`` floor or the echo floor over Streamable HTTP;
+    yields (mcp url, pid)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     if kind == "ours":
         args = [PY, *ours_args("--transport", "http", "--port", str(port), *extra)]
+        env = sb.server_env() if sb else minimal_env()
+    elif kind == "fetch":
+        args = [PY, FETCH_FLOOR, "--http", str(port)]
         env = sb.server_env() if sb else minimal_env()
     else:
         args = [PY, FLOOR, "--http", str(port), *extra]
