@@ -60,7 +60,7 @@ EVENT_SCOPES = {
     "approval.confirmed": "payments:read",
     "contract.budget_state_changed": "payments:read",
 }
-APPROVAL_KEYS = (
+APPROVAL_WIRE_KEYS = (
     "id",
     "type",
     "status",
@@ -68,11 +68,13 @@ APPROVAL_KEYS = (
     "milestoneId",
     "jobId",
     "proposalId",
+    "approvalUrl",
     "expiresAt",
     "resolvedAt",
     "result",
     "createdAt",
 )
+"""The approval object's fields in the order the API documents them."""
 
 
 def hire_charge(amount: float | int) -> dict[str, Any]:
@@ -398,23 +400,10 @@ class SandboxState:
     # ------------------------------------------------------------- approvals
 
     def _approval_wire(self, approval: dict[str, Any]) -> dict[str, Any]:
-        wire = {key: copy.deepcopy(approval[key]) for key in APPROVAL_KEYS}
-        wire["approvalUrl"] = f"{self._base_url}/approvals/{approval['id']}"
-        ordered = (
-            "id",
-            "type",
-            "status",
-            "contractId",
-            "milestoneId",
-            "jobId",
-            "proposalId",
-            "approvalUrl",
-            "expiresAt",
-            "resolvedAt",
-            "result",
-            "createdAt",
-        )
-        return {key: wire[key] for key in ordered}
+        url = f"{self._base_url}/approvals/{approval['id']}"
+        return {
+            key: url if key == "approvalUrl" else copy.deepcopy(approval[key]) for key in APPROVAL_WIRE_KEYS
+        }
 
     def _resolve(self, approval: dict[str, Any], status: str, resolved_at: str, result: Any = None) -> None:
         approval["status"] = status
