@@ -73,17 +73,22 @@ class AppState:
             from mcp.server.subscriptions import ResourceUpdated
 
             await self.bus.publish(ResourceUpdated(uri=uri))
-        for session in self.legacy_subscribers.get(uri, []):
-            await _quietly(session.send_resource_updated(uri))
+        subscribers = self.legacy_subscribers.pop(uri, [])
+        self.legacy_subscribers[uri] = [
+            s for s in subscribers if await _delivered(s.send_resource_updated(uri))
+        ]
         for session, elicitation_id in self.open_elicitations.pop(approval.id, []):
-            await _quietly(session.send_elicit_complete(elicitation_id))
+            await _delivered(session.send_elicit_complete(elicitation_id))
 
 
-async def _quietly(send: Any) -> None:
+async def _delivered(send: Any) -> bool:
+    """Await a notification; a closed session must not stop the fan-out (it is dropped instead)."""
     try:
         await send
-    except Exception as exc:  # a closed session must not stop the fan-out
+    except Exception as exc:
         log.debug("notification not delivered: %r", exc)
+        return False
+    return True
 
 
 def lifespan_for(
