@@ -840,11 +840,7 @@ class SandboxState:
         if payment_source not in (None, "auto", "card", "credits"):
             raise SandboxError(400, "paymentSource must be 'card', 'credits' or 'auto'.")
         with self._lock:
-            approval = self._approval_or_404(approval_id)
-            if self._expire_if_due(approval):
-                self._save()
-            if approval["status"] != "pending":
-                raise self._not_pending(approval)
+            approval = self._pending_approval(approval_id)
             if approval["type"] == "proposal_hire":
                 self._confirm_hire(approval, milestone, payment_source)
             else:
@@ -852,14 +848,19 @@ class SandboxState:
             self._save()
             return self._approval_wire(approval)
 
+    def _pending_approval(self, approval_id: str) -> dict[str, Any]:
+        """The approval a human may still decide on (lazily expired first), else the 404/409 error."""
+        approval = self._approval_or_404(approval_id)
+        if self._expire_if_due(approval):
+            self._save()
+        if approval["status"] != "pending":
+            raise self._not_pending(approval)
+        return approval
+
     def decline_approval(self, approval_id: str) -> dict[str, Any]:
         """Decline as the human would: ``declined``, ``result: null``, nothing runs."""
         with self._lock:
-            approval = self._approval_or_404(approval_id)
-            if self._expire_if_due(approval):
-                self._save()
-            if approval["status"] != "pending":
-                raise self._not_pending(approval)
+            approval = self._pending_approval(approval_id)
             self._resolve(approval, "declined", self.now_iso())
             self._save()
             return self._approval_wire(approval)
