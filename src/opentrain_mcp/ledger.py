@@ -1,4 +1,8 @@
-"""Local SQLite record of hire requests, so approval ids survive restarts (the API cannot list them)."""
+"""Local SQLite record of hire requests, so approval ids survive restarts (the API cannot list them).
+
+It also keeps the spend book the operator's policy counts against: one row per request that may cost money,
+with its kind and fee-inclusive amount, reserved before the request is sent and settled with its approval.
+"""
 
 from __future__ import annotations
 
@@ -10,23 +14,41 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
-_SCHEMA = (
-    """CREATE TABLE hires (
+SCHEMA_VERSION = 2
+_SCHEMA = {  # the statements that bring a file from the previous version to this one
+    1: (
+        """CREATE TABLE hires (
         approvalId TEXT NOT NULL, proposalId TEXT NOT NULL, jobId TEXT, milestone TEXT NOT NULL,
         status TEXT NOT NULL, approvalUrl TEXT, expiresAt TEXT, contractId TEXT, apiOrigin TEXT NOT NULL,
         createdAt TEXT NOT NULL, updatedAt TEXT NOT NULL, PRIMARY KEY (apiOrigin, approvalId))""",
-    "CREATE INDEX hires_newest ON hires (apiOrigin, createdAt)",
-)
+        "CREATE INDEX hires_newest ON hires (apiOrigin, createdAt)",
+    ),
+    2: (
+        """CREATE TABLE spend (
+        apiOrigin TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL, terms TEXT NOT NULL,
+        chargeCents INTEGER NOT NULL, approvalId TEXT, status TEXT NOT NULL, expiresAt TEXT,
+        createdAt TEXT NOT NULL, updatedAt TEXT NOT NULL)""",
+        "CREATE INDEX spend_newest ON spend (apiOrigin, createdAt)",
+        "CREATE INDEX spend_open ON spend (apiOrigin, status)",
+    ),
+}
+RESERVED = "reserved"
+"""Spend status while the request's answer is unknown (in flight, or it may have reached OpenTrain)."""
+OPEN_STATUSES = (RESERVED, "pending")
+RESERVATION_LIFETIME = dt.timedelta(hours=72)
+"""An unanswered reservation counts as long as an approval it may have created could stay pending."""
+SUPERSEDING_KINDS = frozenset({"proposal_hire"})
+"""Kinds where a request with new terms replaces the open one on the same subject."""
 _REFRESHED = ("status", "approvalUrl", "expiresAt", "contractId")
 _KEYS = ("id", "proposalId", "jobId", *_REFRESHED)  # approval keys stored, in column order
 _COLUMNS = ("approvalId", "proposalId", "jobId", *_REFRESHED, "milestone")
 _ONE = "apiOrigin = ? AND approvalId = ?"
+MEMORY = ":memory:"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +72,40 @@ class HireRecord:
         return dataclasses.asdict(self)
 
 
+@dataclasses.dataclass(frozen=True)
+class SpendRequest:
+    """A request that may cost money: what kind, on what (e.g. the proposal), its terms and charge."""
+
+    kind: str
+    subject: str
+    terms: Mapping[str, Any]
+    charge_cents: int
+
+    @property
+    def terms_key(self) -> str:
+        return json.dumps(_scrub(self.terms), sort_keys=True, separators=(",", ":"))
+
+
+@dataclasses.dataclass(frozen=True)
+class SpendUsage:
+    """What counts against the caps: fee-inclusive cents today / this month (UTC), open requests, last hour."""
+
+    today_cents: int
+    month_cents: int
+    pending: int
+    last_hour: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Reservation:
+    """A place in the spend book. ``repeat``: an identical open request already held it (counted once)."""
+
+    row_id: int
+    repeat: bool
+    usage: SpendUsage
+    replaces: tuple[str, ...] = ()
+
+
 def default_ledger_path() -> Path:
     """The per-user data location of the ledger file on this platform."""
     if sys.platform == "win32":
@@ -62,8 +118,22 @@ def default_ledger_path() -> Path:
     return base / "opentrain-mcp" / "ledger.sqlite3"
 
 
+def _stamp(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return _stamp(dt.datetime.now(dt.timezone.utc))
+
+
+def _parse_stamp(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
 def _scrub(value: Any) -> Any:
@@ -97,12 +167,19 @@ class Ledger:
     """Hire requests keyed by (apiOrigin, approvalId) in one SQLite file."""
 
     def __init__(self, path: str | Path) -> None:
+        """Open (creating if needed) the ledger file at ``path``; ``":memory:"`` keeps it in this process only."""
+        self._lock = threading.Lock()
+        if str(path) == MEMORY:
+            self._path = Path(MEMORY)
+            self._conn = sqlite3.connect(MEMORY, isolation_level=None, check_same_thread=False)
+            self._conn.row_factory = sqlite3.Row
+            self._migrate()
+            return
         self._path = Path(path).expanduser().absolute()
         for parent in reversed([p for p in self._path.parents if not p.exists()]):
             parent.mkdir(mode=0o700, exist_ok=True)
         os.close(os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600))
         os.chmod(self._path, 0o600)  # also tightens a file that existed before
-        self._lock = threading.Lock()
         self._conn = sqlite3.connect(self._path, timeout=5.0, isolation_level=None, check_same_thread=False)
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA busy_timeout = 5000")
@@ -115,14 +192,17 @@ class Ledger:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.02)
+        self._migrate()
+
+    def _migrate(self) -> None:
         with self._write() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise RuntimeError(f"{self._path}: ledger schema {version} is newer than {SCHEMA_VERSION}")
-            if version == 0:
-                for statement in _SCHEMA:
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _SCHEMA[step]:
                     db.execute(statement)
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @property
     def path(self) -> Path:
@@ -159,7 +239,14 @@ class Ledger:
     def update(self, approval: Mapping[str, Any], *, api_origin: str) -> HireRecord | None:
         """Refresh status/contractId/expiresAt/approvalUrl of a known approval; None if it is unknown."""
         key = (_origin(api_origin), _text(approval, "id", required=True))
+        status, expires = _text(approval, "status"), _text(approval, "expiresAt")
         with self._write() as db:
+            if status:
+                db.execute(
+                    f"UPDATE spend SET status = ?, expiresAt = COALESCE(?, expiresAt), updatedAt = ? "
+                    f"WHERE {_ONE} AND status != ?",
+                    (status, expires, _now(), *key, status),
+                )
             found = _select(db, _ONE, key)
             if not found:
                 return None
@@ -187,7 +274,162 @@ class Ledger:
             found = _select(self._conn, _ONE, (_origin(api_origin), approval_id))
         return found[0] if found else None
 
+    # --- the spend book ----------------------------------------------------------------------
+
+    def spend_usage(self, *, api_origin: str, now: dt.datetime | None = None) -> SpendUsage:
+        """What counts against the caps at ``now`` (default: the current time)."""
+        now = now or dt.datetime.now(dt.timezone.utc)
+        with self._lock:
+            rows = _spend_rows(self._conn, _origin(api_origin), now)
+        return _usage(rows, _live(rows, now), now)
+
+    def assess_spend(
+        self, request: SpendRequest, *, api_origin: str, now: dt.datetime | None = None
+    ) -> Reservation:
+        """What reserving ``request`` would do, without writing anything (``row_id`` 0 unless a repeat)."""
+        now = now or dt.datetime.now(dt.timezone.utc)
+        with self._lock:
+            return _assess(_spend_rows(self._conn, _origin(api_origin), now), request, now)
+
+    def reserve_spend(
+        self,
+        request: SpendRequest,
+        check: Callable[[SpendUsage], None],
+        *,
+        api_origin: str,
+        now: dt.datetime | None = None,
+    ) -> Reservation:
+        """Check and reserve in one write transaction, so no other process on this file takes the same room.
+
+        ``check`` gets the usage including this request and raises to refuse (nothing is written then). An
+        identical open request is a repeat: neither checked nor counted again.
+        """
+        now = now or dt.datetime.now(dt.timezone.utc)
+        origin = _origin(api_origin)
+        with self._write() as db:
+            assessed = _assess(_spend_rows(db, origin, now), request, now)
+            if assessed.repeat:
+                return assessed
+            check(assessed.usage)
+            stamp = _stamp(now)
+            cursor = db.execute(
+                "INSERT INTO spend (apiOrigin, kind, subject, terms, chargeCents, status, expiresAt, createdAt, "
+                "updatedAt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    origin,
+                    request.kind,
+                    request.subject,
+                    request.terms_key,
+                    request.charge_cents,
+                    RESERVED,
+                    _stamp(now + RESERVATION_LIFETIME),
+                    stamp,
+                    stamp,
+                ),
+            )
+            return dataclasses.replace(assessed, row_id=int(cursor.lastrowid or 0))
+
+    def settle_spend(self, reservation: Reservation, approval: Mapping[str, Any]) -> None:
+        """Tie a reservation to the approval its request got; a repeat answered by a new approval gets a row."""
+        approval_id = _text(approval, "id", required=True)
+        values = (approval_id, _text(approval, "status", required=True), _text(approval, "expiresAt"), _now())
+        with self._write() as db:
+            row = db.execute("SELECT approvalId FROM spend WHERE rowid = ?", (reservation.row_id,)).fetchone()
+            if row is not None and row["approvalId"] not in (None, approval_id):
+                db.execute(
+                    "INSERT INTO spend (approvalId, status, expiresAt, updatedAt, apiOrigin, kind, subject, terms, "
+                    "chargeCents, createdAt) SELECT ?, ?, ?, ?, apiOrigin, kind, subject, terms, chargeCents, ? "
+                    "FROM spend WHERE rowid = ?",
+                    (*values, values[-1], reservation.row_id),
+                )
+            else:
+                db.execute(
+                    "UPDATE spend SET approvalId = ?, status = ?, expiresAt = COALESCE(?, expiresAt), "
+                    "updatedAt = ? WHERE rowid = ?",
+                    (*values, reservation.row_id),
+                )
+
+    def release_spend(self, reservation: Reservation) -> None:
+        """Give back a reservation whose request certainly created nothing; a repeat keeps the original."""
+        if reservation.repeat:
+            return
+        with self._write() as db:
+            db.execute("DELETE FROM spend WHERE rowid = ? AND approvalId IS NULL", (reservation.row_id,))
+
+    def pending_spend(self, *, api_origin: str, limit: int) -> tuple[str, ...]:
+        """Approval ids of spend rows still pending here, newest first (to refresh before counting)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT approvalId FROM spend WHERE apiOrigin = ? AND status = 'pending' AND approvalId IS NOT NULL "
+                "ORDER BY createdAt DESC, rowid DESC LIMIT ?",
+                (_origin(api_origin), limit),
+            ).fetchall()
+        return tuple(row["approvalId"] for row in rows)
+
     def close(self) -> None:
         """Close the connection; the ledger cannot be used afterwards."""
         with self._lock:
             self._conn.close()
+
+
+def _spend_rows(db: sqlite3.Connection, origin: str, now: dt.datetime) -> list[sqlite3.Row]:
+    """Rows that can count at ``now``: created this month or in the last hour, or still open."""
+    since = min(now.replace(day=1, hour=0, minute=0, second=0, microsecond=0), now - dt.timedelta(hours=1))
+    return db.execute(
+        "SELECT rowid AS id, kind, subject, terms, chargeCents, approvalId, status, expiresAt, createdAt "
+        "FROM spend WHERE apiOrigin = ? AND (createdAt >= ? OR status IN (?, ?)) ORDER BY createdAt, rowid",
+        (origin, _stamp(since), *OPEN_STATUSES),
+    ).fetchall()
+
+
+def _live(rows: list[sqlite3.Row], now: dt.datetime) -> dict[int, sqlite3.Row]:
+    """Open rows that still count: not past their expiry, and only the newest per superseding subject."""
+    live: dict[Any, sqlite3.Row] = {}
+    for row in rows:  # oldest first, so a newer request on the same subject replaces an older one
+        expires = _parse_stamp(row["expiresAt"])
+        if row["status"] not in OPEN_STATUSES or (expires is not None and expires <= now):
+            continue
+        key = (row["kind"], row["subject"]) if row["kind"] in SUPERSEDING_KINDS else row["id"]
+        live[key] = row
+    return {row["id"]: row for row in live.values()}
+
+
+def _usage(rows: list[sqlite3.Row], live: Mapping[int, sqlite3.Row], now: dt.datetime) -> SpendUsage:
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    day_start, month_start = _stamp(day), _stamp(day.replace(day=1))
+    hour_ago = _stamp(now - dt.timedelta(hours=1))
+    today = month = last_hour = 0
+    for row in rows:
+        created = row["createdAt"]
+        last_hour += created > hour_ago
+        if row["status"] == "confirmed" or row["id"] in live:
+            month += row["chargeCents"] if created >= month_start else 0
+            today += row["chargeCents"] if created >= day_start else 0
+    return SpendUsage(today_cents=today, month_cents=month, pending=len(live), last_hour=last_hour)
+
+
+def _assess(rows: list[sqlite3.Row], request: SpendRequest, now: dt.datetime) -> Reservation:
+    live = _live(rows, now)
+    terms = request.terms_key
+    for row in live.values():
+        if (row["kind"], row["subject"], row["terms"]) == (request.kind, request.subject, terms):
+            return Reservation(row_id=row["id"], repeat=True, usage=_usage(rows, live, now))
+    replaced = {
+        row_id: row
+        for row_id, row in live.items()
+        if request.kind in SUPERSEDING_KINDS
+        and (row["kind"], row["subject"]) == (request.kind, request.subject)
+    }
+    usage = _usage(rows, {k: v for k, v in live.items() if k not in replaced}, now)
+    after = SpendUsage(
+        today_cents=usage.today_cents + request.charge_cents,
+        month_cents=usage.month_cents + request.charge_cents,
+        pending=usage.pending + 1,
+        last_hour=usage.last_hour + 1,
+    )
+    return Reservation(
+        row_id=0,
+        repeat=False,
+        usage=after,
+        replaces=tuple(r["approvalId"] for r in replaced.values() if r["approvalId"]),
+    )

@@ -74,7 +74,7 @@ async def test_tools_are_described_and_annotated(client):
 
 async def test_every_tool_is_titled_described_annotated_and_typed(client):
     tools = (await client.list_tools()).tools
-    assert len(tools) == 10
+    assert len(tools) == 12
     for tool in tools:
         ann = tool.annotations
         assert tool.title and tool.description and tool.output_schema, tool.name

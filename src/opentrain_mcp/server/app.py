@@ -10,10 +10,11 @@ from mcp.server import MCPServer
 from opentrain_mcp import __version__
 from opentrain_mcp.api.retry import RetryPolicy
 from opentrain_mcp.config import Settings
+from opentrain_mcp.policy import SpendPolicy
 from opentrain_mcp.server import text
 from opentrain_mcp.server.schema import compact_tool_schemas
 from opentrain_mcp.server.state import lifespan_for
-from opentrain_mcp.server.tools import approvals, hire, reads
+from opentrain_mcp.server.tools import approvals, hire, reads, spend
 
 WRITE_TOOLS = ("request_hire",)
 ALL_TOOLS = (
@@ -27,6 +28,8 @@ ALL_TOOLS = (
     "list_contracts",
     "get_contract",
     "check_hiring_readiness",
+    "preview_hire",
+    "get_spend_status",
 )
 
 
@@ -39,6 +42,7 @@ class ServerOptions:
     ledger_path: str | None = None
     watch_interval: float = 2.0
     policy: RetryPolicy | None = None
+    spend_policy: SpendPolicy = field(default_factory=SpendPolicy)
     http_auth: tuple[str, str] | None = field(default=None, repr=False)
 
     def wanted(self) -> set[str]:
@@ -54,6 +58,7 @@ class ServerOptions:
 def build_server(settings: Settings, options: ServerOptions | None = None, **kwargs: Any) -> MCPServer[Any]:
     """An ``MCPServer`` exposing the OpenTrain tools. ``kwargs`` are ``ServerOptions`` fields."""
     options = options or ServerOptions(**kwargs)
+    options.spend_policy.require_ledger(options.ledger_path is not None)
     from mcp.server.subscriptions import InMemorySubscriptionBus
 
     bus = InMemorySubscriptionBus()
@@ -85,6 +90,7 @@ def build_server(settings: Settings, options: ServerOptions | None = None, **kwa
             bus=bus,
             ledger_path=options.ledger_path,
             watch_interval=options.watch_interval,
+            spend_policy=options.spend_policy,
         ),
         log_level="WARNING",
         subscriptions=bus,
@@ -94,6 +100,7 @@ def build_server(settings: Settings, options: ServerOptions | None = None, **kwa
     hire.register(mcp, wanted)
     approvals.register(mcp, wanted)
     reads.register(mcp, wanted)
+    spend.register(mcp, wanted)
     compact_tool_schemas(mcp)
 
     @mcp.prompt(name="hire_candidate", title="Hire a candidate", description="Step-by-step hiring workflow.")

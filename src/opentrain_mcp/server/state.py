@@ -14,6 +14,7 @@ from opentrain_mcp.api.client import OpenTrainClient
 from opentrain_mcp.api.models import Approval
 from opentrain_mcp.api.retry import RetryPolicy
 from opentrain_mcp.config import Settings
+from opentrain_mcp.policy import SpendPolicy
 from opentrain_mcp.server.watcher import ApprovalWatcher
 
 if TYPE_CHECKING:
@@ -39,6 +40,8 @@ class AppState:
     watcher: ApprovalWatcher | None = None
     ledger_path: str | None = None
     _ledger: Ledger | None = field(default=None, repr=False)
+    spend_policy: SpendPolicy = field(default_factory=SpendPolicy)
+    _memory_book: Ledger | None = field(default=None, repr=False)
     bus: SubscriptionBus | None = None
     settled: dict[str, Approval] = field(default_factory=dict)
     legacy_subscribers: dict[str, list[Any]] = field(default_factory=dict)
@@ -54,6 +57,18 @@ class AppState:
         return self._ledger
 
     @property
+    def spend_book(self) -> Ledger:
+        """Where the spend policy counts: the ledger, or with the ledger off a book kept in this process."""
+        ledger = self.ledger
+        if ledger is not None:
+            return ledger
+        if self._memory_book is None:
+            from opentrain_mcp.ledger import MEMORY, Ledger
+
+            self._memory_book = Ledger(MEMORY)
+        return self._memory_book
+
+    @property
     def trusted_origin(self) -> str:
         return self.client.base_url
 
@@ -65,7 +80,7 @@ class AppState:
     async def approval_changed(self, approval: Approval) -> None:
         """Fan a settled approval out: cache, ledger, resource subscribers (both eras), open elicitations."""
         self.remember(approval)
-        ledger = self.ledger
+        ledger = self.ledger or self._memory_book
         if ledger is not None:
             ledger.update(approval.model_dump(), api_origin=self.trusted_origin)
         uri = approval_uri(approval.id)
@@ -98,6 +113,7 @@ def lifespan_for(
     bus: SubscriptionBus | None = None,
     ledger_path: str | None = None,
     watch_interval: float = 2.0,
+    spend_policy: SpendPolicy | None = None,
 ) -> Any:
     """The server lifespan: the API client (one shared HTTP client), the approval watcher and the ledger."""
 
@@ -108,7 +124,13 @@ def lifespan_for(
             base_url=settings.base_url if not settings.config_error else "https://app.opentrain.ai",
             policy=policy,
         )
-        state = AppState(settings=settings, client=client, bus=bus, ledger_path=ledger_path)
+        state = AppState(
+            settings=settings,
+            client=client,
+            bus=bus,
+            ledger_path=ledger_path,
+            spend_policy=spend_policy or SpendPolicy(),
+        )
         state.watcher = ApprovalWatcher(client, state.approval_changed, interval=watch_interval)
         try:
             async with anyio.create_task_group() as tg:
@@ -116,8 +138,9 @@ def lifespan_for(
                 yield state
                 tg.cancel_scope.cancel()
         finally:
-            if state._ledger is not None:
-                state._ledger.close()
+            for book in (state._ledger, state._memory_book):
+                if book is not None:
+                    book.close()
             await client.aclose()
 
     return lifespan

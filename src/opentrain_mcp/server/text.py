@@ -5,6 +5,8 @@ Kept in one file so it can be reviewed and measured as a whole (it is part of th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from opentrain_mcp.api.errors import (
     ApiError,
     AuthenticationError,
@@ -20,13 +22,15 @@ from opentrain_mcp.api.errors import (
     TransportError,
 )
 from opentrain_mcp.config import TOKEN_HELP
+from opentrain_mcp.policy import Breach, usd
 
 INSTRUCTIONS = (
     "Hire AI trainers on OpenTrain. request_hire never hires anyone: it creates a pending approval that a "
     "signed-in human must confirm at its approvalUrl (give them the link; never claim the hire happened). "
     "Then use wait_for_approval or check_approval to learn the outcome. Only confirmed means hired. Read "
     "tools: list_jobs, list_proposals, get_proposal, list_contracts, get_contract, check_hiring_readiness; "
-    "list_hire_requests recovers approval ids after a restart."
+    "list_hire_requests recovers approval ids after a restart. The operator's spend policy caps what may be "
+    "requested: preview_hire checks a hire first, get_spend_status shows usage; only the human can change it."
 )
 
 REQUEST_HIRE = (
@@ -170,6 +174,95 @@ def approval_text(approval_id: str, status: str, meaning: str, next_step: str, s
     if sandbox:
         lines.append(SANDBOX_NOTE)
     return "\n".join(lines)
+
+
+PREVIEW_HIRE = (
+    "Check a hire before requesting it, without sending anything: the charge (amount + 10% + $9.95), whether "
+    "the spend policy allows it, readiness, and the proposal's status. Same arguments as request_hire."
+)
+GET_SPEND_STATUS = (
+    "The spend policy's limits, usage today / this month (UTC, fee-inclusive, pending + confirmed), open "
+    "requests and requests this hour, and what is left."
+)
+CAPS_USED = "Each spend-policy cap after this request: used/limit (USD for *_usd keys)"
+SPEND_OWNER = "Only the human who runs this server can change it."
+PROPOSAL_WARNINGS = {
+    "NOT_A_FIT": "The proposal is marked Not a fit: request_hire is refused unless the human explicitly agrees "
+    "and you set confirmNotFitOverride.",
+    "DECLINED": "The proposal was declined; make sure the human still wants this candidate.",
+    "HIRED": "The proposal is already hired: request_hire would answer already_accepted; see list_contracts.",
+}
+
+
+def spend_breach(breach: Breach) -> str:
+    """Which limit a request breaks, with the usage and the limit."""
+    if breach.limit == "allowed_job_ids":
+        job = f"job {breach.job_id}" if breach.job_id else "a job that could not be read"
+        return f"allowed_job_ids: the proposal is on {job}, which the policy does not allow"
+    before = breach.used - (breach.request if breach.money else 1)
+    details = {
+        "max_hire_usd": f"this request would charge {usd(breach.used)} (amount + 10% + $9.95)",
+        "max_daily_usd": f"today's requests total {usd(before)}; with this one ({usd(breach.request)}) "
+        f"{usd(breach.used)}",
+        "max_monthly_usd": f"this month's requests total {usd(before)}; with this one ({usd(breach.request)}) "
+        f"{usd(breach.used)}",
+        "max_pending": f"{before} requests already await the human",
+        "max_requests_per_hour": f"{before} hire requests were made in the last hour",
+    }
+    cap = usd(breach.cap) if breach.money else str(breach.cap)
+    return f"{breach.limit}: {details[breach.limit]}; the limit is {cap}"
+
+
+def spend_refused(breach: Breach) -> str:
+    return (
+        f"Spend policy refused this hire request. {spend_breach(breach)}. Nothing was sent to OpenTrain. "
+        f"{SPEND_OWNER} Tell the human; get_spend_status shows usage."
+    )
+
+
+def caps_line(caps_used: dict[str, str]) -> str:
+    return "Spend policy after this request: " + ", ".join(f"{k} {v}" for k, v in caps_used.items()) + "."
+
+
+def spend_status_text(
+    measures: dict[str, tuple[int, int | None, bool]],
+    max_hire: int | None,
+    jobs: tuple[str, ...],
+    persistent: bool,
+) -> str:
+    """``measures``: name -> (used, limit or None, money in cents?)."""
+
+    def show(value: int, money: bool) -> str:
+        return usd(value) if money else str(value)
+
+    rows = [
+        f"{name}: {show(used, money)}" + (f" of {show(cap, money)}" if cap is not None else " (no limit)")
+        for name, (used, cap, money) in measures.items()
+    ]
+    if max_hire is not None:
+        rows.insert(0, f"per request: at most {usd(max_hire)} including fees")
+    if jobs:
+        rows.append(f"only jobs: {', '.join(jobs)}")
+    if not persistent:
+        rows.append("Counted in this server process only (ledger off).")
+    return "\n".join(["Spend policy (set by the human who runs this server; fee-inclusive USD, UTC):", *rows])
+
+
+PREVIEW_ALLOWED = "Within the spend policy."
+PREVIEW_REPEAT = "An identical request is pending: request_hire returns that approval and counts it once."
+
+
+def preview_replaces(approval_id: str) -> str:
+    return f"New terms: request_hire would replace pending approval {approval_id} (one live request per proposal)."
+
+
+def preview_text(total: float, verdict: str, checks: Sequence[tuple[str, str]], warnings: list[str]) -> str:
+    lines = [
+        f"Preview only, nothing sent. Estimated charge on confirmation: {money(total)}.",
+        f"Policy: {verdict}",
+        "Readiness: " + ", ".join(f"{name} {status}" for name, status in checks) + ".",
+    ]
+    return "\n".join([*lines, *(f"Warning: {w}" for w in warnings)])
 
 
 # --- errors -----------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -23,14 +22,14 @@ from pydantic import BaseModel, Field
 
 from opentrain_mcp.api.errors import OpenTrainError
 from opentrain_mcp.api.models import Approval, Milestone
+from opentrain_mcp.policy import hire_charge
 from opentrain_mcp.server import text
+from opentrain_mcp.server.budget import hire_budget
 from opentrain_mcp.server.links import vet_link
 from opentrain_mcp.server.state import AppState
 from opentrain_mcp.server.tools._common import opaque_id, result, state_of, tool_call
 
 log = logging.getLogger("opentrain_mcp.server")
-MARKETPLACE_FEE_RATE = Decimal("0.10")
-CONTRACT_FEE = Decimal("9.95")
 ELICITATION_WAIT = 20.0
 ELICITATION_KEY = "approval"
 MAX_REFRESH = 20
@@ -56,6 +55,7 @@ class HireRequest(BaseModel):
     linkShown: Literal["accept", "decline", "cancel", "unanswered"] | None = Field(
         None, description="Outcome of showing the link through the client (URL elicitation), if it was shown"
     )
+    capsUsed: dict[str, str] = Field(description=text.CAPS_USED)
 
 
 class HireRecord(BaseModel):
@@ -76,11 +76,12 @@ class HireRequests(BaseModel):
 
 def estimate_charge(amount: float) -> ChargeEstimate:
     """Milestone + 10 % marketplace fee (rounded half-up to cents) + $9.95 contract fee."""
-    base = Decimal(str(amount))
-    fee = (base * MARKETPLACE_FEE_RATE).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    total = base + fee + CONTRACT_FEE
+    charge = hire_charge(amount)
     return ChargeEstimate(
-        amount=float(base), marketplaceFee=float(fee), contractFee=float(CONTRACT_FEE), total=float(total)
+        amount=charge.amount_cents / 100,
+        marketplaceFee=charge.fee_cents / 100,
+        contractFee=charge.contract_fee_cents / 100,
+        total=charge.total_cents / 100,
     )
 
 
@@ -140,10 +141,14 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
             ctx: Context[Any, Any],
             confirmNotFitOverride: Annotated[bool, Field(description=text.NOT_FIT_OVERRIDE)] = False,
         ) -> Annotated[CallToolResult, HireRequest]:
-            async with tool_call(ctx, "request_hire", writes=True) as state:
+            async with (
+                tool_call(ctx, "request_hire", writes=True) as state,
+                hire_budget(state, proposalId, milestone) as budget,
+            ):
                 accepted = await state.client.hire(
                     proposalId, milestone, confirm_not_fit_override=confirmNotFitOverride
                 )
+                budget.settle(accepted.approval)
                 approval = accepted.approval
                 url = vet_link(
                     approval.approvalUrl,
@@ -177,10 +182,12 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
                     nextStep=text.HIRE_NEXT_STEP,
                     sandbox=state.settings.sandbox,
                     linkShown=shown,  # type: ignore[arg-type]
+                    capsUsed=budget.caps_used,
                 )
                 summary = text.hire_text(
                     url, approval.expiresAt, approval.id, charge.total, state.settings.sandbox, shown
                 )
+                summary += "\n" + text.caps_line(budget.caps_used)
                 return result(out, summary)
 
     if "list_hire_requests" in wanted:
