@@ -35,6 +35,8 @@ environment:
   OPENTRAIN_MCP_READ_ONLY=1    same as --read-only
   OPENTRAIN_MCP_TOOLS          same as --tools
   OPENTRAIN_MCP_LEDGER         same as --ledger
+  OPENTRAIN_MCP_POLICY         same as --policy; each policy key also has a variable, e.g.
+                               OPENTRAIN_MCP_MAX_DAILY_USD (flags win over variables, variables over the file)
 """
 
 
@@ -105,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
         help="SQLite file recording hire requests (default: user data dir); 'none' turns it off; "
         "env OPENTRAIN_MCP_LEDGER",
     )
+    _policy_arguments(p)
     p.add_argument(
         "--log-level",
         default=os.environ.get("OPENTRAIN_MCP_LOG_LEVEL", "WARNING"),
@@ -113,6 +116,26 @@ def _parser() -> argparse.ArgumentParser:
         help="stderr log level (default WARNING)",
     )
     return p
+
+
+def _policy_arguments(p: argparse.ArgumentParser) -> None:
+    from opentrain_mcp.policy import KEYS, POLICY_VAR, env_var
+
+    group = p.add_argument_group("spend policy (caps no tool can change; see README)")
+    group.add_argument(
+        "--policy",
+        default=os.environ.get(POLICY_VAR),
+        metavar="PATH",
+        help=f"TOML policy file; env {POLICY_VAR}",
+    )
+    for key, meaning in KEYS.items():
+        metavar = "USD" if key.endswith("_usd") else "ID,ID" if key == "allowed_job_ids" else "N"
+        group.add_argument(
+            f"--{key.replace('_', '-')}",
+            dest=key,
+            metavar=metavar,
+            help=f"{meaning}; env {env_var(key)}".replace("%", "%%"),
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,6 +215,14 @@ def _server_options(args: argparse.Namespace, scratch: str | None) -> ServerOpti
         options.wanted()
     except ValueError as exc:
         print(f"opentrain-mcp: --tools: {exc}", file=sys.stderr)
+        return None
+    from opentrain_mcp.policy import KEYS, PolicyError, load_policy
+
+    try:
+        options.spend_policy = load_policy(args.policy, {k: getattr(args, k) for k in KEYS}, os.environ)
+        options.spend_policy.require_ledger(ledger is not None)
+    except PolicyError as exc:
+        print(f"opentrain-mcp: refusing to start: {exc}", file=sys.stderr)
         return None
     return options
 
