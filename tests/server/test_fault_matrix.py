@@ -36,6 +36,7 @@ ACTIONABLE = ("Next:", "same terms is safe", "Try again", "try again", "wait")
 def arguments(tool: str, ids: dict[str, Any], approval_id: str) -> dict[str, Any]:
     return {
         "request_hire": {"proposalId": ids["proposals"]["hireable"][0], "milestone": TERMS},
+        "preview_hire": {"proposalId": ids["proposals"]["hireable"][0], "milestone": TERMS},
         "check_approval": {"approvalId": approval_id},
         "wait_for_approval": {"approvalId": approval_id, "timeoutSeconds": 1},
         "list_proposals": {

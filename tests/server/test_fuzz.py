@@ -71,6 +71,10 @@ ARGS: dict[str, Any] = {
     "list_contracts": st.fixed_dictionaries({}, optional={"jobId": ids, "status": scalars}),
     "get_contract": st.fixed_dictionaries({"contractId": ids}),
     "check_hiring_readiness": st.fixed_dictionaries({}, optional={"x": scalars}),
+    "preview_hire": st.fixed_dictionaries(
+        {"proposalId": ids, "milestone": milestones}, optional={"confirmNotFitOverride": scalars}
+    ),
+    "get_spend_status": st.fixed_dictionaries({}, optional={"x": scalars}),
 }
 
 

@@ -60,7 +60,7 @@ class SpendFigures(BaseModel):
 class SpendStatus(BaseModel):
     limits: SpendLimits
     used: SpendFigures
-    remaining: SpendFigures = Field(description="Left under each limit (absent where there is no limit)")
+    remaining: SpendFigures = Field(description="Left under each limit (null where there is no limit)")
     persistent: bool = Field(description="False: the ledger is off and usage is counted in this process only")
 
 
