@@ -16,6 +16,7 @@ import anyio
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import calls
+import policy
 import startup
 import tokens
 import upstream
@@ -47,19 +48,21 @@ async def collect(quick: bool) -> dict[str, Any]:
     def step(name: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {name}", file=sys.stderr, flush=True)
 
-    step("1/5 cold start")
+    step("1/6 cold start")
     r["cold"] = await startup.cold_start(p["runs"])
     r["imports"] = startup.top_imports()
     with sandbox() as sb:
-        step("2/5 per-call overhead")
+        step("2/6 per-call overhead")
         r["calls"] = await calls.per_call(sb, p["n"], p["warmup"])
-        step("3/5 HTTP concurrency")
+        step("3/6 HTTP concurrency")
         r["load"] = await calls.concurrency(sb, [1, 10, 50, 200], p["seconds"], p["stateless"])
-        step("4/5 upstream efficiency")
+        step("4/6 upstream efficiency")
         r["cache"] = await upstream.settled_cache(sb)
         r["watch"] = await upstream.watcher_polls(sb, [1, 10, 100], p["polls"])
-        step("5/5 token budget")
+        step("5/6 token budget")
         r["tokens"] = await tokens.token_budget(sb)
+    step("6/6 spend policy check")
+    r["policy"] = policy.policy_cost(p["n"] * 2, p["warmup"])
     return r
 
 
@@ -265,6 +268,7 @@ def render(r: dict[str, Any], quick: bool, took: float) -> str:
             f"{sum(s['bytes'] for _, s in big) * 100 // ts['bytes']}% of `tools/list`."
         )
     w("")
+    out.extend(policy.render(r["policy"]))
     return "\n".join(out)
 
 

@@ -14,19 +14,12 @@ from pathlib import Path
 import pytest
 
 from opentrain_mcp.ledger import Ledger, SpendRequest
-from opentrain_mcp.policy import PolicyError, SpendPolicy, SpendRefused, hire_charge, load_policy
+from opentrain_mcp.policy import KEYS, PolicyError, SpendPolicy, SpendRefused, hire_charge, load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 ORIGIN = "https://app.opentrain.ai"
-EXAMPLE = """\
-# Every key; money is fee-inclusive USD (amount + 10 % + $9.95).
-max_hire_usd = 500
-max_daily_usd = 1000
-max_monthly_usd = 5000.50
-max_pending = 5
-max_requests_per_hour = 10
-allowed_job_ids = ["job_primary", "job_secondary"]
-"""
+EXAMPLE = (ROOT / "README.md").read_text().split("```toml\n", 1)[1].split("```", 1)[0]
+"""The complete example policy file in the README."""
 DAY1 = dt.datetime(2030, 1, 31, 23, 30, tzinfo=dt.timezone.utc)
 
 
@@ -53,20 +46,20 @@ def allow(_usage) -> None:
 # --- loading --------------------------------------------------------------------------------------
 
 
-def test_the_complete_example_loads(tmp_path: Path):
+def test_the_readme_example_sets_every_key(tmp_path: Path):
     path = tmp_path / "policy.toml"
     path.write_text(EXAMPLE)
     policy = load_policy(str(path))
-    assert policy.max_hire_usd == Decimal("500") and policy.max_monthly_usd == Decimal("5000.50")
-    assert (policy.max_pending, policy.max_requests_per_hour) == (5, 10)
-    assert policy.allowed_job_ids == ("job_primary", "job_secondary")
+    assert policy.model_fields_set == set(KEYS)
     assert policy.caps() == {
         "max_hire_usd": 50000,
         "max_daily_usd": 100000,
-        "max_monthly_usd": 500050,
+        "max_monthly_usd": 500000,
         "max_pending": 5,
         "max_requests_per_hour": 10,
     }
+    assert policy.allowed_job_ids == ("cl9x1job0001", "cl9x1job0002")
+    assert hire_charge(445).total_cents == 49945  # the example in the file's comment
 
 
 def test_defaults_hold_back_a_loop_but_set_no_money_cap():
@@ -86,7 +79,7 @@ def test_flags_win_over_variables_which_win_over_the_file(tmp_path: Path):
         Decimal("750.25"),
         ("a1", "b2"),
     )
-    assert policy.max_hire_usd == Decimal("500")
+    assert policy.max_hire_usd == Decimal("500") and policy.max_monthly_usd == Decimal("5000")
 
 
 @pytest.mark.parametrize(
@@ -185,8 +178,12 @@ def test_usage_counts_fee_inclusive_cents_per_utc_day_and_month(book: Ledger):
     next_day = DAY1 + dt.timedelta(minutes=59)  # 2030-02-01 00:29: a new day and a new month
     usage = book.spend_usage(api_origin=ORIGIN, now=next_day)
     assert (usage.today_cents, usage.month_cents, usage.pending, usage.last_hour) == (0, 0, 1, 1)
+    book.update(approval("a1", "confirmed"), api_origin=ORIGIN)
+    assert book.spend_usage(api_origin=ORIGIN, now=DAY1).month_cents == 33995
+    usage = book.spend_usage(api_origin=ORIGIN, now=next_day)
+    assert (usage.today_cents, usage.month_cents, usage.pending, usage.last_hour) == (0, 0, 0, 1)
     later = book.spend_usage(api_origin=ORIGIN, now=next_day + dt.timedelta(minutes=31))
-    assert (later.pending, later.last_hour) == (1, 0)
+    assert (later.pending, later.last_hour) == (0, 0)
     assert book.spend_usage(api_origin="http://127.0.0.1:9", now=DAY1).pending == 0
 
 

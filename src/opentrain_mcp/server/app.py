@@ -101,7 +101,7 @@ def build_server(settings: Settings, options: ServerOptions | None = None, **kwa
     approvals.register(mcp, wanted)
     reads.register(mcp, wanted)
     spend.register(mcp, wanted)
-    compact_tool_schemas(mcp)
+    compact_tool_schemas(mcp, terse={"preview_hire"})
 
     @mcp.prompt(name="hire_candidate", title="Hire a candidate", description="Step-by-step hiring workflow.")
     def hire_candidate(jobId: str | None = None) -> str:

@@ -5,6 +5,7 @@ Validation is unaffected (the SDK validates with the pydantic models, not these 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from mcp.server import MCPServer
@@ -72,10 +73,14 @@ def _shallow(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def compact_tool_schemas(mcp: MCPServer[Any]) -> None:
-    """Rewrite every registered tool's input and output schema in place."""
+def compact_tool_schemas(mcp: MCPServer[Any], *, terse: Collection[str] = ()) -> None:
+    """Rewrite every registered tool's input and output schema in place.
+
+    Tools in ``terse`` take the same arguments as another tool that describes them: theirs lose descriptions.
+    """
     for tool in mcp._tool_manager.list_tools():
-        tool.parameters = _drop_patterns(compact_schema(tool.parameters))
+        described = tool.name not in terse
+        tool.parameters = _drop_patterns(compact_schema(tool.parameters, keep_descriptions=described))
         meta = tool.fn_metadata
         if meta.output_schema is not None:
             meta.output_schema = shallow_output_schema(

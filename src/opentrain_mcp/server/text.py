@@ -177,14 +177,11 @@ def approval_text(approval_id: str, status: str, meaning: str, next_step: str, s
 
 
 PREVIEW_HIRE = (
-    "Check a hire before requesting it, without sending anything: the charge (amount + 10% + $9.95), whether "
-    "the spend policy allows it, readiness, and the proposal's status. Same arguments as request_hire."
+    "Dry run of request_hire (same arguments), sending nothing: charge, spend-policy verdict, readiness, "
+    "proposal warnings."
 )
-GET_SPEND_STATUS = (
-    "The spend policy's limits, usage today / this month (UTC, fee-inclusive, pending + confirmed), open "
-    "requests and requests this hour, and what is left."
-)
-CAPS_USED = "Each spend-policy cap after this request: used/limit (USD for *_usd keys)"
+GET_SPEND_STATUS = "Spend-policy limits, usage (today, month, pending, last hour; USD incl. fees), what is left."
+CAPS_USED = "Each spend-policy cap after this request: used/limit"
 SPEND_OWNER = "Only the human who runs this server can change it."
 PROPOSAL_WARNINGS = {
     "NOT_A_FIT": "The proposal is marked Not a fit: request_hire is refused unless the human explicitly agrees "

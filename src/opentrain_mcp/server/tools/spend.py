@@ -81,7 +81,7 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
 
         @mcp.tool(
             name="preview_hire",
-            title="Preview a hire (sends nothing)",
+            title="Preview a hire",
             description=text.PREVIEW_HIRE,
             annotations=READ,
             structured_output=True,
