@@ -180,7 +180,9 @@ PREVIEW_HIRE = (
     "Dry run of request_hire (same arguments), sending nothing: charge, spend-policy verdict, readiness, "
     "proposal warnings."
 )
-GET_SPEND_STATUS = "Spend-policy limits, usage (today, month, pending, last hour; USD incl. fees), what is left."
+GET_SPEND_STATUS = (
+    "Spend-policy limits, usage (today, month, pending, last hour; USD incl. fees), what is left."
+)
 CAPS_USED = "Each spend-policy cap after this request: used/limit"
 SPEND_OWNER = "Only the human who runs this server can change it."
 PROPOSAL_WARNINGS = {
