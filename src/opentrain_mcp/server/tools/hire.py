@@ -24,7 +24,7 @@ from opentrain_mcp.api.errors import OpenTrainError
 from opentrain_mcp.api.models import Approval, Milestone
 from opentrain_mcp.policy import hire_charge
 from opentrain_mcp.server import text
-from opentrain_mcp.server.budget import hire_budget
+from opentrain_mcp.server.budget import MAX_REFRESH, hire_budget
 from opentrain_mcp.server.links import vet_link
 from opentrain_mcp.server.state import AppState
 from opentrain_mcp.server.tools._common import opaque_id, result, state_of, tool_call
@@ -32,7 +32,6 @@ from opentrain_mcp.server.tools._common import opaque_id, result, state_of, tool
 log = logging.getLogger("opentrain_mcp.server")
 ELICITATION_WAIT = 20.0
 ELICITATION_KEY = "approval"
-MAX_REFRESH = 20
 
 
 class ChargeEstimate(BaseModel):
