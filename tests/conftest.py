@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from opentrain_mcp.api.retry import RetryPolicy
 from opentrain_mcp.config import Settings
 from opentrain_mcp.sandbox.runner import RunningSandbox, running_sandbox
 
+USER_DIR_VARS = ("HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")
+REAL_USER_DIRS = {name: os.environ.get(name) for name in USER_DIR_VARS}  # before isolated_user_dirs runs
 REQUIRE_ALL = os.environ.get("OPENTRAIN_MCP_REQUIRE_ALL") == "1"
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -72,6 +75,35 @@ class Controls:
 
     def reset(self) -> None:
         self.http.post("/reset").raise_for_status()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_user_dirs() -> Iterator[Path]:
+    """Point HOME and the XDG dirs at a temporary tree for the whole run, subprocesses included.
+
+    Nothing the suite runs (the ledger's default location, the OpenTrain CLI token file) can then read or
+    write the real user's data or configuration.
+    """
+    saved = {name: os.environ.get(name) for name in USER_DIR_VARS}
+    with tempfile.TemporaryDirectory(prefix="opentrain-tests-home-") as root:
+        home = Path(root)
+        os.environ["HOME"] = str(home)
+        for name, sub in (
+            ("XDG_DATA_HOME", ".local/share"),
+            ("XDG_CONFIG_HOME", ".config"),
+            ("XDG_STATE_HOME", ".local/state"),
+            ("XDG_CACHE_HOME", ".cache"),
+        ):
+            (home / sub).mkdir(parents=True)
+            os.environ[name] = str(home / sub)
+        try:
+            yield home
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 @pytest.fixture

@@ -25,7 +25,8 @@ def free_port() -> int:
 
 def clean_env(**extra: str) -> dict[str, str]:
     """What a stdio MCP host passes: a handful of variables plus what the user configured."""
-    keep = {k: os.environ[k] for k in ("HOME", "PATH", "LANG", "SYSTEMROOT") if k in os.environ}
+    passed = ("HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "PATH", "LANG", "SYSTEMROOT")
+    keep = {k: os.environ[k] for k in passed if k in os.environ}
     return {**keep, **extra}
 
 
