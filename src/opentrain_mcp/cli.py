@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from opentrain_mcp import __version__
-from opentrain_mcp.config import AUTH_TOKEN_VAR, Settings
+from opentrain_mcp.api.errors import ConfigurationError
+from opentrain_mcp.config import AUTH_TOKEN_VAR, Settings, env_flag
 
 if TYPE_CHECKING:
     from opentrain_mcp.server.app import ServerOptions
@@ -31,8 +32,8 @@ environment:
                                OPENTRAIN_PERSONAL_API_TOKEN (first one set wins, in that order)
   OPENTRAIN_API_BASE_URL       OpenTrain origin (also OT_API_BASE_URL); default https://app.opentrain.ai
   OPENTRAIN_MCP_AUTH_TOKEN     bearer secret required on /mcp with --transport http
-  OPENTRAIN_MCP_SANDBOX=1      same as --sandbox
-  OPENTRAIN_MCP_READ_ONLY=1    same as --read-only
+  OPENTRAIN_MCP_SANDBOX=1      same as --sandbox (1/true/yes/on or 0/false/no/off, any case)
+  OPENTRAIN_MCP_READ_ONLY=1    same as --read-only (same values; anything else refuses to start)
   OPENTRAIN_MCP_TOOLS          same as --tools
   OPENTRAIN_MCP_LEDGER         same as --ledger
   OPENTRAIN_MCP_POLICY         same as --policy; each policy key also has a variable, e.g.
@@ -56,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sandbox",
         action="store_true",
-        default=os.environ.get("OPENTRAIN_MCP_SANDBOX") == "1",
+        default=env_flag("OPENTRAIN_MCP_SANDBOX"),
         help="use a local simulated OpenTrain started in this process; no token, no real money",
     )
     p.add_argument(
@@ -91,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--read-only",
         action="store_true",
-        default=os.environ.get("OPENTRAIN_MCP_READ_ONLY") == "1",
+        default=env_flag("OPENTRAIN_MCP_READ_ONLY"),
         help="register no tool that writes (request_hire disappears); env OPENTRAIN_MCP_READ_ONLY=1",
     )
     p.add_argument(
@@ -148,7 +149,12 @@ def main(argv: list[str] | None = None) -> int:
         from opentrain_mcp.demo import main as demo_main
 
         return demo_main(argv[1:])
-    return serve(_parser().parse_args(argv))
+    try:
+        parser = _parser()
+    except ConfigurationError as exc:
+        print(f"opentrain-mcp: {exc.message}", file=sys.stderr)
+        return 2
+    return serve(parser.parse_args(argv))
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -12,12 +12,27 @@ from opentrain_mcp.api.errors import ConfigurationError
 TOKEN_VARS = ("OT_API_TOKEN", "OPENTRAIN_API_TOKEN", "OPENTRAIN_PERSONAL_API_TOKEN")
 BASE_URL_VARS = ("OPENTRAIN_API_BASE_URL", "OT_API_BASE_URL")
 AUTH_TOKEN_VAR = "OPENTRAIN_MCP_AUTH_TOKEN"
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
 TOKEN_HELP = (
     "Set OT_API_TOKEN (or OPENTRAIN_API_TOKEN / OPENTRAIN_PERSONAL_API_TOKEN) in this MCP server's "
     "environment to a personal API token (ot_pat_...). A human creates one in the OpenTrain app under "
     "Settings → API keys (https://app.opentrain.ai), with scopes proposals:write and payments:read. "
     "Then restart the server. To try without a token, start it with --sandbox."
 )
+
+
+def env_flag(name: str, env: Mapping[str, str] | None = None) -> bool:
+    """A boolean environment variable; unset or empty is false, anything not clearly yes or no is an error."""
+    raw = (os.environ if env is None else env).get(name, "").strip()
+    if not raw or raw.lower() in FALSE_WORDS:
+        return False
+    if raw.lower() in TRUE_WORDS:
+        return True
+    raise ConfigurationError(
+        f"{name}={raw!r} is not a boolean: use one of {'/'.join(TRUE_WORDS)} to turn it on or "
+        f"{'/'.join(FALSE_WORDS)} to turn it off (any case)"
+    )
 
 
 @dataclass

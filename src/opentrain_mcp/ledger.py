@@ -228,7 +228,7 @@ class Ledger:
         """Insert or refresh a hire request; a repeat of the same approval keeps its ``createdAt``."""
         origin, now = _origin(api_origin), _now()
         values = [_text(approval, k, required=k in ("id", "proposalId", "status")) for k in _KEYS]
-        values.append(json.dumps(_scrub(milestone), sort_keys=True))
+        values.append(json.dumps(_scrub(milestone), sort_keys=True, ensure_ascii=False))
         keep = ", ".join(f"{c} = COALESCE(excluded.{c}, {c})" for c in _COLUMNS[1:])
         with self._write() as db:
             db.execute(

@@ -286,14 +286,18 @@ async def test_read_tools(settings, controls, ids):
         contract = (await c.call_tool("get_contract", {"contractId": contracts[0]["id"]})).structured_content
         assert contract["milestones"] and contract["freelancer"].endswith(".")
         ready = (await c.call_tool("check_hiring_readiness", {})).structured_content
-        assert ready["ready"] is True
+        assert ready["verdict"] == "unknown" and ready["ready"] is False, "the claim state is never reported"
+        assert {c["status"] for c in ready["checks"] if c["name"] != "account_claimed"} <= {
+            "ready",
+            "unknown",
+        }
         assert {c["name"] for c in ready["checks"]} >= {"token", "scopes", "hiring_feature", "funds"}
         r = await c.call_tool("list_proposals", {"jobId": "../x"})
         assert r.is_error
     controls.account(features={"public_api_hiring": False})
     async with Client(server(settings), mode="auto") as c:
         ready = (await c.call_tool("check_hiring_readiness", {})).structured_content
-    assert ready["ready"] is False
+    assert ready["ready"] is False and ready["verdict"] == "not_ready"
 
 
 async def test_prompt_and_instructions(settings):

@@ -113,7 +113,9 @@ async def _send_raw(
 async def _send_envelope(
     send: Send, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
 ) -> None:
-    await _send_raw(send, status, json.dumps(payload).encode(), "application/json", headers)
+    await _send_raw(
+        send, status, json.dumps(payload, ensure_ascii=False).encode(), "application/json", headers
+    )
 
 
 async def _send_fault(send: Send, fault: Fault) -> dict[str, Any]:

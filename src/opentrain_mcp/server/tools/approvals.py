@@ -147,7 +147,9 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
             out = status_of(state, await read_approval(state, approvalId))
         except (OpenTrainError, ValueError) as exc:
             raise ResourceError(getattr(exc, "message", str(exc))) from None
-        return json.dumps(out.model_dump(mode="json", exclude_none=True), separators=(",", ":"))
+        return json.dumps(
+            out.model_dump(mode="json", exclude_none=True), separators=(",", ":"), ensure_ascii=False
+        )
 
     async def on_subscribe(ctx: Any, params: SubscribeRequestParams) -> EmptyResult:
         state = ctx.lifespan_context

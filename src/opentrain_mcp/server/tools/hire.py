@@ -70,7 +70,7 @@ class HireRecord(BaseModel):
 
 class HireRequests(BaseModel):
     hireRequests: list[HireRecord]
-    ledger: str | None = Field(description="Where the records are kept; null when the ledger is off")
+    ledger: str | None = Field(None, description="Where the records are kept; absent when the ledger is off")
 
 
 def estimate_charge(amount: float) -> ChargeEstimate:

@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from opentrain_mcp.api.errors import AuthenticationError, OpenTrainError, PermissionDeniedError
 from opentrain_mcp.server import text
 from opentrain_mcp.server.state import AppState
-from opentrain_mcp.server.tools._common import opaque_id, tool_call
+from opentrain_mcp.server.errors import tool_errors
+from opentrain_mcp.server.tools._common import opaque_id, state_of, tool_call
 
 READ = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
@@ -92,8 +93,17 @@ class Check(Compact):
 
 
 class Readiness(Compact):
-    ready: bool = Field(description="True only if no check is not_ready")
+    ready: bool = Field(description="True only if every check is ready")
+    verdict: Literal["ready", "not_ready", "unknown"] = Field(
+        description="not_ready if any check is not_ready; unknown if none is but some could not be verified"
+    )
     checks: list[Check]
+
+
+def _verdict(checks: list[Check]) -> Readiness:
+    statuses = {c.status for c in checks}
+    verdict = "not_ready" if "not_ready" in statuses else "unknown" if "unknown" in statuses else "ready"
+    return Readiness(ready=verdict == "ready", verdict=verdict, checks=checks)
 
 
 def _obj(value: Any) -> dict[str, Any]:
@@ -151,12 +161,15 @@ def _compact(model: BaseModel, summary: str | None = None) -> CallToolResult:
     from mcp.types import TextContent
 
     data = model.model_dump(mode="json", exclude_none=True)
-    text = summary if summary is not None else json.dumps(data, separators=(",", ":"))
+    text = summary if summary is not None else json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
 
 async def readiness(state: AppState) -> Readiness:
     """OpenTrain's pre-hire checklist, each item ready / not_ready / unknown with its fix."""
+    problem = state.settings.problem()
+    if problem:
+        return _verdict([Check(name="token", status="not_ready", detail=problem)])
     checks: list[Check] = []
     try:
         me = await state.client.me()
@@ -164,7 +177,7 @@ async def readiness(state: AppState) -> Readiness:
         checks.append(
             Check(name="token", status="not_ready", detail="Token rejected. Set a valid OT_API_TOKEN.")
         )
-        return Readiness(ready=False, checks=checks)
+        return _verdict(checks)
     token = _obj(me.get("token"))
     scopes = set(token.get("scopes") or [])
     checks.append(Check(name="token", status="ready", detail="Token accepted."))
@@ -193,7 +206,7 @@ async def readiness(state: AppState) -> Readiness:
         )
     )
     checks.append(await _funds_check(state))
-    return Readiness(ready=all(c.status != "not_ready" for c in checks), checks=checks)
+    return _verdict(checks)
 
 
 def _implied(scopes: set[str]) -> set[str]:
@@ -330,5 +343,6 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
         "Preflight before a first hire: token, scopes, hiring feature, account claim, funds.",
     )
     async def check_hiring_readiness(ctx: Context[Any, Any]) -> Annotated[CallToolResult, Readiness]:
-        async with tool_call(ctx, "check_hiring_readiness", writes=False) as state:
+        state = state_of(ctx)
+        async with tool_errors("check_hiring_readiness", state, writes=False):
             return _compact(await readiness(state))

@@ -1,0 +1,59 @@
+"""Configuration a user sets that must never fail silently: boolean switches and the token file (issue 10)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from mcp import Client, StdioServerParameters
+
+from tests.e2e.conftest import SERVER_CMD, clean_env
+
+pytestmark = pytest.mark.anyio
+
+
+def stdio(*args: str, **env: str) -> StdioServerParameters:
+    return StdioServerParameters(
+        command=sys.executable, args=["-m", "opentrain_mcp", *args], env=clean_env(**env)
+    )
+
+
+@pytest.mark.parametrize("word", ["true", "YES", "On", "1"])
+async def test_read_only_accepts_every_true_word(word):
+    async with Client(stdio(OPENTRAIN_MCP_READ_ONLY=word, OPENTRAIN_MCP_SANDBOX=word), mode="legacy") as c:
+        names = {t.name for t in (await c.list_tools()).tools}
+        r = await c.call_tool("check_hiring_readiness", {})
+    assert "request_hire" not in names and "check_approval" in names
+    token = r.structured_content["checks"][0]
+    assert token["name"] == "token" and token["status"] == "ready", "OPENTRAIN_MCP_SANDBOX was ignored"
+
+
+@pytest.mark.parametrize("word", ["false", "No", "OFF", "0", ""])
+async def test_false_words_leave_switches_off(word):
+    async with Client(stdio(OPENTRAIN_MCP_READ_ONLY=word, OPENTRAIN_MCP_SANDBOX=word), mode="legacy") as c:
+        names = {t.name for t in (await c.list_tools()).tools}
+        r = await c.call_tool("check_hiring_readiness", {})
+    assert "request_hire" in names
+    assert r.structured_content["checks"] == [
+        {"name": "token", "status": "not_ready", "detail": r.structured_content["checks"][0]["detail"]}
+    ]
+    assert "OT_API_TOKEN" in r.structured_content["checks"][0]["detail"]
+
+
+@pytest.mark.parametrize("name", ["OPENTRAIN_MCP_READ_ONLY", "OPENTRAIN_MCP_SANDBOX"])
+@pytest.mark.parametrize("word", ["maybe", "2", "enabled"])
+def test_unclear_boolean_refuses_to_start_naming_the_variable(name, word):
+    proc = subprocess.run(
+        SERVER_CMD, env=clean_env(**{name: word}), capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 2
+    assert name in proc.stderr and "1/true/yes/on" in proc.stderr
+    assert proc.stdout == ""
+
+
+async def test_ledger_none_lists_nothing_without_an_error():
+    async with Client(stdio("--sandbox", "--ledger", "none"), mode="legacy") as c:
+        r = await c.call_tool("list_hire_requests", {})
+    assert not r.is_error, r.content
+    assert r.structured_content == {"hireRequests": []}
