@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from opentrain_mcp.api.errors import AuthenticationError, OpenTrainError, PermissionDeniedError
 from opentrain_mcp.server import text
-from opentrain_mcp.server.state import AppState
 from opentrain_mcp.server.errors import tool_errors
+from opentrain_mcp.server.state import AppState
 from opentrain_mcp.server.tools._common import opaque_id, state_of, tool_call
 
 READ = ToolAnnotations(
