@@ -102,7 +102,10 @@ class Readiness(Compact):
 
 def _verdict(checks: list[Check]) -> Readiness:
     statuses = {c.status for c in checks}
-    verdict = "not_ready" if "not_ready" in statuses else "unknown" if "unknown" in statuses else "ready"
+    verdict: Literal["ready", "not_ready", "unknown"] = "ready"
+    for worst in ("unknown", "not_ready"):
+        if worst in statuses:
+            verdict = worst
     return Readiness(ready=verdict == "ready", verdict=verdict, checks=checks)
 
 
