@@ -27,7 +27,7 @@ from tests.conftest import FAST_POLICY, Controls
 
 pytestmark = pytest.mark.anyio
 TERMS = Milestone(
-    name="First labeling batch", description="Label 5,000 posts", amount=300, dueDate="2026-12-31"
+    name="First labeling batch", description="Label 5,000 posts", amount=300, dueDate="2099-12-31"
 )
 
 

@@ -54,3 +54,73 @@ async def test_json_text_keeps_non_ascii(client):
     r = await client.call_tool("list_jobs", {})
     text = text_of(r)
     assert "—" in text and "\\u" not in text
+
+
+GOOD = {"name": "Edge batch", "amount": 120, "dueDate": "2099-01-01"}
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            {"milestone": {**GOOD, "amount": 1e26}},
+            "`milestone.amount`: must be a positive number of US dollars, at most $1,000,000",
+        ),
+        (
+            {"milestone": {**GOOD, "amount": 2**53 + 1}},
+            "`milestone.amount`: must be a positive number of US dollars, at most $1,000,000",
+        ),
+        ({"milestone": {**GOOD, "amount": 1_000_000.01}}, "at most $1,000,000"),
+        ({"milestone": {**GOOD, "amount": 10.001}}, "`milestone.amount`: must have at most 2 decimal places"),
+        ({"milestone": {**GOOD, "dueDate": "2020-01-01"}}, "`milestone.dueDate`: must be today ("),
+        (
+            {"milestone": {**GOOD, "dueDate": "01/02/2099"}},
+            "`milestone.dueDate`: must be a date in the form YYYY-MM-DD",
+        ),
+        (
+            {"milestone": GOOD, "confirmNotFitOverride": "yes"},
+            "`confirmNotFitOverride`: must be true or false",
+        ),
+        ({"milestone": GOOD, "confirmNotFitOverride": 1}, "`confirmNotFitOverride`: must be true or false"),
+        ({"milestone": GOOD, "confirmed": True}, "`confirmed`: is not an argument of this tool"),
+        ({"milestone": {**GOOD, "confirmed": True}}, "`milestone.confirmed`: is not a field of this object"),
+        ({"milestone": {**GOOD, "amount": "120"}}, "`milestone.amount`: must be a JSON number of US dollars"),
+        ({"milestone": {"amount": 5}}, "`milestone`: needs a non-blank name or description"),
+        ({"proposalId": "../admin", "milestone": GOOD}, "`proposalId`: is not a valid OpenTrain id"),
+    ],
+)
+async def test_argument_errors_speak_the_projects_language(client, controls, ids, args, expected):
+    r = await client.call_tool("request_hire", {"proposalId": ids["proposals"]["hireable"][0], **args})
+    text = text_of(r)
+    assert r.is_error and expected in text, text
+    assert "nothing was sent to OpenTrain" in text
+    for pydantic_noise in (
+        "request_hireArguments",
+        "type=",
+        "errors.pydantic.dev",
+        "[A-Za-z0-9]",
+        "Value error",
+    ):
+        assert pydantic_noise not in text
+    assert controls.requests() == []
+
+
+async def test_other_tools_refuse_loose_types_too(client, controls):
+    r = await client.call_tool("list_proposals", {"jobId": "j1", "limit": "5", "status": "nope", "page": 2})
+    text = text_of(r)
+    assert r.is_error
+    assert "`limit`: must be a whole number" in text and "`page`: is not an argument" in text
+    assert "`status`: must be one of 'UNREVIEWED'" in text
+    r = await client.call_tool("wait_for_approval", {"approvalId": "a1", "timeoutSeconds": 99})
+    assert "`timeoutSeconds`: must be at most 50" in text_of(r)
+    assert controls.requests() == []
+
+
+async def test_largest_whole_cent_amount_is_sent_exactly(client, controls, ids):
+    r = await client.call_tool(
+        "request_hire",
+        {"proposalId": ids["proposals"]["hireable"][0], "milestone": {**GOOD, "amount": 999_999.99}},
+    )
+    assert not r.is_error, text_of(r)
+    bodies = [e["body"] for e in controls.requests() if e["path"].endswith("/hire")]
+    assert bodies == [{"milestone": {**GOOD, "amount": 999_999.99}}]

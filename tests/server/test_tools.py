@@ -20,7 +20,7 @@ TERMS = {
     "name": "First labeling batch",
     "description": "Label 5,000 posts",
     "amount": 300,
-    "dueDate": "2026-12-31",
+    "dueDate": "2099-12-31",
 }
 
 
@@ -311,11 +311,11 @@ async def test_invalid_input_never_reaches_the_api(client, controls, args):
     assert controls.requests() == []
 
 
-async def test_unknown_arguments_are_not_forwarded(client, controls, ids):
+async def test_unknown_arguments_are_refused_by_name(client, controls, ids):
     r = await hire(client, ids["proposals"]["hireable"][0], approved=True, humanConfirmed=True)
-    assert not r.is_error and r.structured_content["approval"]["status"] == "pending"
-    bodies = [e["body"] for e in controls.requests() if e["path"].endswith("/hire")]
-    assert bodies == [{"milestone": TERMS}]
+    assert r.is_error
+    assert "`approved`: is not an argument" in text_of(r) and "`humanConfirmed`" in text_of(r)
+    assert controls.requests() == []
 
 
 async def test_no_token_still_lists_tools_and_explains(sandbox):

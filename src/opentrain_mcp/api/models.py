@@ -15,6 +15,9 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 nothing that could change the meaning of a URL path (``/ ? # %``, whitespace, ``..``)."""
 
 _ID_RE = re.compile(ID_PATTERN)
+MAX_AMOUNT_USD = 1_000_000
+"""Largest milestone amount this server sends (USD); larger ones are refused before any request."""
+MAX_AMOUNT_TEXT = f"${MAX_AMOUNT_USD:,}"
 
 
 def check_id(value: str, what: str = "id") -> str:
@@ -38,23 +41,29 @@ class Milestone(BaseModel):
 
     name: str | None = Field(None, max_length=500, description="Short milestone title")
     description: str | None = Field(None, max_length=10_000, description="What the trainer delivers")
-    amount: float = Field(description="Milestone amount in USD, > 0, at most 2 decimals (e.g. 300 or 49.5)")
-    dueDate: str | None = Field(None, description="Due date, YYYY-MM-DD")
+    amount: float = Field(
+        description=f"Milestone amount in USD, > 0, at most {MAX_AMOUNT_TEXT}, whole cents (e.g. 300 or 49.5)"
+    )
+    dueDate: str | None = Field(None, description="Due date, YYYY-MM-DD, today (UTC) or later")
 
     @field_validator("amount", mode="before")
     @classmethod
     def _amount_is_a_number(cls, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-            raise ValueError("amount must be a JSON number of US dollars, e.g. 300 or 49.5")
+            raise ValueError(
+                f"must be a JSON number of US dollars, e.g. 300 or 49.5, at most {MAX_AMOUNT_TEXT}"
+            )
+        if isinstance(value, int) and abs(value) > MAX_AMOUNT_USD:  # before float() could round it
+            raise ValueError(f"must be a positive number of US dollars, at most {MAX_AMOUNT_TEXT}")
         return value
 
     @field_validator("amount")
     @classmethod
     def _amount_is_money(cls, value: float) -> float:
-        if not math.isfinite(value) or value <= 0:
-            raise ValueError("amount must be a positive number of US dollars")
+        if not math.isfinite(value) or value <= 0 or value > MAX_AMOUNT_USD:
+            raise ValueError(f"must be a positive number of US dollars, at most {MAX_AMOUNT_TEXT}")
         if Decimal(str(value)).as_tuple().exponent < -2:  # type: ignore[operator]
-            raise ValueError("amount must have at most 2 decimal places (whole cents)")
+            raise ValueError("must have at most 2 decimal places (whole cents), e.g. 49.5 or 49.99")
         return value
 
     @field_validator("dueDate")
@@ -63,17 +72,20 @@ class Milestone(BaseModel):
         if value is None:
             return None
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            raise ValueError("dueDate must be a date in the form YYYY-MM-DD")
+            raise ValueError("must be a date in the form YYYY-MM-DD")
         try:
-            dt.date.fromisoformat(value)
+            due = dt.date.fromisoformat(value)
         except ValueError:
-            raise ValueError(f"dueDate {value!r} is not a real calendar date") from None
+            raise ValueError(f"{value!r} is not a real calendar date") from None
+        today = dt.datetime.now(dt.timezone.utc).date()
+        if due < today:
+            raise ValueError(f"must be today ({today.isoformat()}, UTC) or later, got {value}")
         return value
 
     @model_validator(mode="after")
     def _named_or_described(self) -> Milestone:
         if not (self.name or "").strip() and not (self.description or "").strip():
-            raise ValueError("milestone needs a non-blank name or description (at least one)")
+            raise ValueError("needs a non-blank name or description (at least one)")
         return self
 
     def to_wire(self) -> dict[str, Any]:

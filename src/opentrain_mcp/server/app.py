@@ -15,6 +15,7 @@ from opentrain_mcp.server import text
 from opentrain_mcp.server.schema import compact_tool_schemas
 from opentrain_mcp.server.state import lifespan_for
 from opentrain_mcp.server.tools import approvals, hire, reads, spend
+from opentrain_mcp.server.tools._common import CheckedMCPServer
 
 WRITE_TOOLS = ("request_hire",)
 ALL_TOOLS = (
@@ -78,7 +79,7 @@ def build_server(settings: Settings, options: ServerOptions | None = None, **kwa
                 validate_token_resource=False,
             ),
         }
-    mcp: MCPServer[Any] = MCPServer(
+    mcp: MCPServer[Any] = CheckedMCPServer(
         "opentrain",
         title="OpenTrain hiring",
         version=__version__,

@@ -374,3 +374,54 @@ def untrusted_link(kind: str, why: str, trusted_origin: str, approval_id: str | 
 def internal_error(ref: str, *, writes: bool) -> str:
     text = f"Internal error in opentrain-mcp (reference {ref}; details are in the server's log)."
     return f"{text} {SAFE_TO_REPEAT if writes else 'Nothing was changed; try again.'}"
+
+
+# Argument errors: "`milestone.amount`: must be ..." lines, one per problem, never pydantic's own dump.
+ARGUMENT_PROBLEMS = {
+    "missing": "is required",
+    "bool_type": "must be true or false (a JSON boolean, not a string or number)",
+    "string_type": "must be a string",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "finite_number": "must be a finite number",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "dict_type": "must be an object",
+    "string_pattern_mismatch": (
+        "is not a valid OpenTrain id: use the id exactly as the API returned it "
+        "(letters, digits, '-', '_', '.'; no '/', '?', '#', '%', spaces or '..')"
+    ),
+    "extra_forbidden": "is not a field of this object",
+}
+UNKNOWN_ARGUMENT = "is not an argument of this tool (nothing is taken on trust from unknown arguments)"
+
+
+def argument_problem(kind: str, message: str, ctx: dict[str, object]) -> str:
+    """One argument problem in words, from a pydantic error's type, message and context."""
+    if kind in ARGUMENT_PROBLEMS:
+        return ARGUMENT_PROBLEMS[kind]
+    bounds = {
+        "greater_than_equal": "must be at least {ge}",
+        "greater_than": "must be greater than {gt}",
+        "less_than_equal": "must be at most {le}",
+        "less_than": "must be less than {lt}",
+        "string_too_short": "must be at least {min_length} characters",
+        "string_too_long": "must be at most {max_length} characters",
+        "literal_error": "must be one of {expected}",
+        "enum": "must be one of {expected}",
+    }
+    if kind in bounds:
+        return bounds[kind].format(**ctx)
+    return message.removeprefix("Value error, ")
+
+
+def argument_error(tool: str, problems: list[str], accepted: list[str]) -> str:
+    """The text a model reads when its arguments were refused; nothing was sent to OpenTrain."""
+    return (
+        f"Error executing tool {tool}: invalid arguments, nothing was sent to OpenTrain.\n"
+        + "\n".join(f"- {p}" for p in problems)
+        + f"\nThis tool takes: {', '.join(accepted) or 'no arguments'}. Fix the arguments and call it again."
+    )

@@ -6,11 +6,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
-from mcp.types import CallToolResult, TextContent
-from pydantic import AfterValidator, BaseModel, Field
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp.types import CallToolResult, InputRequiredResult, TextContent
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from opentrain_mcp.api.models import ID_PATTERN, check_id
+from opentrain_mcp.server import text
 from opentrain_mcp.server.errors import require_configured, tool_errors
 from opentrain_mcp.server.state import AppState
 
@@ -43,3 +47,36 @@ def result(model: BaseModel, summary: str) -> CallToolResult:
     """Short plain text for the model plus the object as structured content (top-level nulls left out)."""
     data = {k: v for k, v in model.model_dump(mode="json").items() if v is not None}
     return CallToolResult(content=[TextContent(type="text", text=summary)], structured_content=data)
+
+
+def check_arguments(tool: Tool, arguments: dict[str, Any]) -> None:
+    """Refuse unknown arguments and anything but the exact JSON types (no "yes" or 1 for true).
+
+    Raises a ``ToolError`` listing every problem as "`path`: what is wrong", in the project's words.
+    """
+    meta = tool.fn_metadata
+    accepted = [info.alias or name for name, info in meta.arg_model.model_fields.items()]
+    problems = [f"`{key}`: {text.UNKNOWN_ARGUMENT}" for key in arguments if key not in accepted]
+    known = {k: v for k, v in arguments.items() if k in accepted}
+    try:
+        meta.arg_model.model_validate(meta.pre_parse_json(known), strict=True)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            path = ".".join(str(part) for part in error["loc"])
+            message = text.argument_problem(error["type"], error["msg"], dict(error.get("ctx") or {}))
+            field = str(error["loc"][-1]) if error["loc"] else ""
+            problems.append(f"`{path}`: {message.removeprefix(field + ' ')}" if path else message)
+    if problems:
+        raise ToolError(text.argument_error(tool.name, problems, accepted))
+
+
+class CheckedMCPServer(MCPServer[Any]):
+    """``MCPServer`` whose tools refuse unknown arguments and loose types before the SDK sees them."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        tool = self._tool_manager.get_tool(name)
+        if tool is not None:
+            check_arguments(tool, arguments)
+        return await super().call_tool(name, arguments, context)
