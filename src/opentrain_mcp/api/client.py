@@ -225,17 +225,19 @@ class OpenTrainClient:
                 )
             started = time.monotonic()
             try:
-                response = await self.http.request(
-                    method,
-                    url,
-                    json=json,
-                    params=params,
-                    headers=headers,
-                    timeout=httpx2.Timeout(timeout, connect=min(policy.connect_timeout, timeout)),
-                )
-            except httpx2.HTTPError as exc:
+                with anyio.fail_after(timeout):  # wall clock for connect, send and the whole body
+                    response = await self.http.request(
+                        method,
+                        url,
+                        json=json,
+                        params=params,
+                        headers=headers,
+                        timeout=httpx2.Timeout(timeout, connect=min(policy.connect_timeout, timeout)),
+                    )
+            except (httpx2.HTTPError, TimeoutError) as exc:
                 never_sent = isinstance(exc, (httpx2.ConnectError, httpx2.ConnectTimeout))
-                kind = "timed out" if isinstance(exc, httpx2.TimeoutException) else "connection failed"
+                timed_out = isinstance(exc, (httpx2.TimeoutException, TimeoutError))
+                kind = f"timed out after {timeout:.1f} s" if timed_out else "connection failed"
                 failure: OpenTrainError = TransportError(
                     f"{method} {path}: {kind} ({type(exc).__name__})", may_have_reached_server=not never_sent
                 )

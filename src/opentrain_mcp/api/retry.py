@@ -5,6 +5,9 @@ from __future__ import annotations
 import email.utils
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
@@ -32,11 +35,31 @@ class RetryPolicy:
         return base * (0.5 + self.jitter.random() / 2)
 
 
+_SHARED_END: ContextVar[float | None] = ContextVar("opentrain_shared_deadline", default=None)
+
+
+@contextmanager
+def shared_deadline(seconds: float) -> Iterator[None]:
+    """Every API request made inside shares one wall-clock budget (a tool call, a watcher poll).
+
+    Nested deadlines never extend an outer one: the earliest end wins.
+    """
+    end = time.monotonic() + seconds
+    outer = _SHARED_END.get()
+    token = _SHARED_END.set(end if outer is None else min(outer, end))
+    try:
+        yield
+    finally:
+        _SHARED_END.reset(token)
+
+
 class Deadline:
-    """Tracks the time left in a call's budget."""
+    """Tracks the time left in a call's budget, never beyond a surrounding ``shared_deadline``."""
 
     def __init__(self, budget: float) -> None:
-        self._end = time.monotonic() + budget
+        end = time.monotonic() + budget
+        shared = _SHARED_END.get()
+        self._end = end if shared is None else min(end, shared)
 
     def remaining(self) -> float:
         return max(0.0, self._end - time.monotonic())

@@ -15,6 +15,7 @@ import anyio
 from opentrain_mcp.api.client import OpenTrainClient
 from opentrain_mcp.api.errors import OpenTrainError, PermissionDeniedError
 from opentrain_mcp.api.models import Approval
+from opentrain_mcp.api.retry import shared_deadline
 
 log = logging.getLogger("opentrain_mcp.watcher")
 MAX_PAGES_PER_POLL = 20
@@ -53,12 +54,17 @@ class ApprovalWatcher:
                 self._wake = anyio.Event()
                 await self._wake.wait()
             try:
-                await self.poll_once()
+                await self.poll_within_budget()
             except OpenTrainError as exc:
                 log.warning("approval watcher: %s", exc.message)
             except Exception:
                 log.exception("approval watcher failed; retrying")
             await anyio.sleep(self.interval)
+
+    async def poll_within_budget(self) -> None:
+        """``poll_once`` with all its API requests sharing one wall-clock budget (``RetryPolicy.budget``)."""
+        with shared_deadline(self.client.policy.budget):
+            await self.poll_once()
 
     async def poll_once(self) -> None:
         """One round: the updates feed (or direct reads), plus approvals past their expiry."""

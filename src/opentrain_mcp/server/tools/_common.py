@@ -14,18 +14,26 @@ from mcp.types import CallToolResult, InputRequiredResult, TextContent
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from opentrain_mcp.api.models import ID_PATTERN, check_id
+from opentrain_mcp.api.retry import shared_deadline
 from opentrain_mcp.server import text
 from opentrain_mcp.server.errors import require_configured, tool_errors
 from opentrain_mcp.server.state import AppState
 
 
 @asynccontextmanager
-async def tool_call(ctx: Context[Any, Any], tool: str, *, writes: bool) -> AsyncIterator[AppState]:
-    """The shared state for a tool call that needs the API; failures become actionable ``ToolError``s."""
+async def tool_call(
+    ctx: Context[Any, Any], tool: str, *, writes: bool, needs_token: bool = True
+) -> AsyncIterator[AppState]:
+    """The shared state for a tool call that uses the API; failures become actionable ``ToolError``s.
+
+    Every API request of the call shares one wall-clock budget (``RetryPolicy.budget``), bodies included.
+    """
     state = state_of(ctx)
-    require_configured(state)
+    if needs_token:
+        require_configured(state)
     async with tool_errors(tool, state, writes=writes):
-        yield state
+        with shared_deadline(state.client.policy.budget):
+            yield state
 
 
 def state_of(ctx: Context[Any, Any]) -> AppState:

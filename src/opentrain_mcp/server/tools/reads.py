@@ -12,9 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from opentrain_mcp.api.errors import AuthenticationError, OpenTrainError, PermissionDeniedError
 from opentrain_mcp.server import text
-from opentrain_mcp.server.errors import tool_errors
 from opentrain_mcp.server.state import AppState
-from opentrain_mcp.server.tools._common import opaque_id, state_of, tool_call
+from opentrain_mcp.server.tools._common import opaque_id, tool_call
 
 READ = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
@@ -346,6 +345,5 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
         "Preflight before a first hire: token, scopes, hiring feature, account claim, funds.",
     )
     async def check_hiring_readiness(ctx: Context[Any, Any]) -> Annotated[CallToolResult, Readiness]:
-        state = state_of(ctx)
-        async with tool_errors("check_hiring_readiness", state, writes=False):
+        async with tool_call(ctx, "check_hiring_readiness", writes=False, needs_token=False) as state:
             return _compact(await readiness(state))
