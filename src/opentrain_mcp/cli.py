@@ -253,8 +253,6 @@ def _serve_http(
     if refusal:
         print(f"opentrain-mcp: {refusal}", file=sys.stderr)
         return 2
-    if auth_token:
-        options.http_auth = (auth_token, http.public_url)
     app = build_http_app(build_server(settings, options), http)
     auth_note = " (bearer auth required)" if auth_token else ""
     print(

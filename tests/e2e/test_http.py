@@ -79,9 +79,18 @@ def test_request_body_limit(open_server):
 async def test_bearer_auth(api_env, ids):
     secret = "test-secret-0123456789abcdef"
     with http_server(env={**api_env, "OPENTRAIN_MCP_AUTH_TOKEN": secret}) as (base, log):
-        assert httpx2.post(base + "/mcp", json=INIT, headers=ACCEPT).status_code == 401
         bad = {**ACCEPT, "Authorization": "Bearer wrong-secret-0123456789"}
-        assert httpx2.post(base + "/mcp", json=INIT, headers=bad).status_code == 401
+        for headers in (ACCEPT, bad, {**ACCEPT, "Authorization": secret}):
+            refused = httpx2.post(base + "/mcp", json=INIT, headers=headers)
+            assert refused.status_code == 401
+            assert refused.headers["www-authenticate"] == "Bearer", "no OAuth resource_metadata pointer"
+            assert "OPENTRAIN_MCP_AUTH_TOKEN" in refused.json()["error_description"]
+            assert secret not in refused.text
+        for path in ("/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"):
+            assert httpx2.get(base + path).status_code in (401, 404)
+            authed = httpx2.get(base + path, headers={"Authorization": f"Bearer {secret}"})
+            assert authed.status_code == 404, "no OAuth metadata is advertised"
+        assert httpx2.get(base + "/.well-known/oauth-authorization-server").status_code in (401, 404)
         assert httpx2.get(base + "/healthz").status_code == 200
         for mode in ("legacy", "auto"):
             http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {secret}"})

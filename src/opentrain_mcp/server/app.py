@@ -44,7 +44,6 @@ class ServerOptions:
     watch_interval: float = 2.0
     policy: RetryPolicy | None = None
     spend_policy: SpendPolicy = field(default_factory=SpendPolicy)
-    http_auth: tuple[str, str] | None = field(default=None, repr=False)
 
     def wanted(self) -> set[str]:
         chosen = set(ALL_TOOLS) if self.tools is None else set(self.tools)
@@ -63,22 +62,6 @@ def build_server(settings: Settings, options: ServerOptions | None = None, **kwa
     from mcp.server.subscriptions import InMemorySubscriptionBus
 
     bus = InMemorySubscriptionBus()
-    auth_kwargs: dict[str, Any] = {}
-    if options.http_auth is not None:
-        from mcp.server.auth.settings import AuthSettings
-        from pydantic import AnyHttpUrl
-
-        from opentrain_mcp.server.http import StaticTokenVerifier
-
-        secret, url = options.http_auth
-        auth_kwargs = {
-            "token_verifier": StaticTokenVerifier(secret, url),
-            "auth": AuthSettings(
-                issuer_url=AnyHttpUrl(url.rsplit("/mcp", 1)[0]),
-                resource_server_url=AnyHttpUrl(url),
-                validate_token_resource=False,
-            ),
-        }
     mcp: MCPServer[Any] = CheckedMCPServer(
         "opentrain",
         title="OpenTrain hiring",
@@ -95,7 +78,6 @@ def build_server(settings: Settings, options: ServerOptions | None = None, **kwa
         ),
         log_level="WARNING",
         subscriptions=bus,
-        **auth_kwargs,
     )
     wanted = options.wanted()
     hire.register(mcp, wanted)

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import hmac
+import json
 from dataclasses import dataclass, field
 
-from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from opentrain_mcp.api.client import is_loopback_host
+from opentrain_mcp.config import AUTH_TOKEN_VAR
 
 MAX_BODY_BYTES = 256 * 1024
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+UNAUTHORIZED = (
+    "Missing or wrong bearer secret. Send 'Authorization: Bearer <secret>', where <secret> is the value of "
+    f"{AUTH_TOKEN_VAR} (or --auth-token) this server was started with. This server does not use OAuth."
+)
 
 
 @dataclass
@@ -59,22 +64,40 @@ class HttpOptions:
         )
 
 
-class StaticTokenVerifier(TokenVerifier):
-    """Accepts exactly one shared secret, compared in constant time."""
+class BearerGate:
+    """Requires ``Authorization: Bearer <secret>`` on every HTTP request but ``/healthz``.
 
-    def __init__(self, secret: str, resource: str) -> None:
+    A plain shared secret, not OAuth: a refusal is a 401 with ``WWW-Authenticate: Bearer`` and a body that
+    names the variable holding the secret, and no OAuth metadata is advertised (clients would otherwise try
+    dynamic client registration against endpoints that do not exist).
+    """
+
+    def __init__(self, app: ASGIApp, secret: str) -> None:
+        self.app = app
         self._secret = secret.encode()
-        self._resource = resource
 
     def __repr__(self) -> str:
-        return "StaticTokenVerifier(secret=[redacted])"
+        return "BearerGate(secret=[redacted])"
 
-    async def verify_token(self, token: str) -> AccessToken | None:
-        if hmac.compare_digest(token.encode(), self._secret):
-            return AccessToken(
-                token="[redacted]", client_id="opentrain-mcp-client", scopes=[], resource=self._resource
-            )
-        return None
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] == "/healthz" or self._allowed(scope):
+            await self.app(scope, receive, send)
+            return
+        body = json.dumps({"error": "unauthorized", "error_description": UNAUTHORIZED}).encode()
+        headers = [
+            (b"www-authenticate", b"Bearer"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 401, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def _allowed(self, scope: Scope) -> bool:
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, secret = value.partition(b" ")
+                return scheme.lower() == b"bearer" and hmac.compare_digest(secret.strip(), self._secret)
+        return False
 
 
 async def healthz(_request: Request) -> JSONResponse:
@@ -82,16 +105,17 @@ async def healthz(_request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-def build_http_app(mcp: object, options: HttpOptions) -> Starlette:
+def build_http_app(mcp: object, options: HttpOptions) -> ASGIApp:
     """The ASGI app serving MCP at ``/mcp`` (and ``/healthz``) for an already-built server."""
     from mcp.server import MCPServer
 
     assert isinstance(mcp, MCPServer)
     mcp.custom_route("/healthz", methods=["GET"])(healthz)
-    return mcp.streamable_http_app(
+    app = mcp.streamable_http_app(
         streamable_http_path="/mcp",
         stateless_http=options.stateless,
         transport_security=options.transport_security(),
         max_request_body_size=MAX_BODY_BYTES,
         host=options.host,
     )
+    return BearerGate(app, options.auth_token) if options.auth_token else app
