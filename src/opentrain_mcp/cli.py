@@ -249,6 +249,7 @@ def _serve_http(
         allowed_origins=args.allowed_origin,
         stateless=args.stateless,
     )
+    options.stateless = args.stateless
     refusal = http.refusal()
     if refusal:
         print(f"opentrain-mcp: {refusal}", file=sys.stderr)

@@ -122,3 +122,9 @@ def test_public_bind_keeps_host_checks(api_env):
             httpx2.post(base + "/mcp", json=INIT, headers={**auth, "Host": "mcp.internal.test"}).status_code
             == 200
         )
+
+
+async def test_stateless_does_not_advertise_legacy_subscribe(api_env):
+    with http_server("--stateless", env=api_env) as (base, _):
+        async with Client(base + "/mcp", mode="legacy") as c:
+            assert not c.server_capabilities.resources.subscribe

@@ -44,6 +44,7 @@ class ServerOptions:
     watch_interval: float = 2.0
     policy: RetryPolicy | None = None
     spend_policy: SpendPolicy = field(default_factory=SpendPolicy)
+    stateless: bool = False
 
     def wanted(self) -> set[str]:
         chosen = set(ALL_TOOLS) if self.tools is None else set(self.tools)
@@ -81,7 +82,7 @@ def build_server(settings: Settings, options: ServerOptions | None = None, **kwa
     )
     wanted = options.wanted()
     hire.register(mcp, wanted)
-    approvals.register(mcp, wanted)
+    approvals.register(mcp, wanted, stateless=options.stateless)
     reads.register(mcp, wanted)
     spend.register(mcp, wanted)
     compact_tool_schemas(mcp, terse={"preview_hire"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -25,10 +26,48 @@ if TYPE_CHECKING:
 log = logging.getLogger("opentrain_mcp.server")
 TERMINAL_STATUSES = frozenset({"confirmed", "declined", "expired"})
 APPROVAL_URI = "opentrain://approvals/{approvalId}"
+MAX_SUBSCRIPTIONS_PER_SESSION = 100
 
 
 def approval_uri(approval_id: str) -> str:
     return APPROVAL_URI.format(approvalId=approval_id)
+
+
+class LegacySubscriptions:
+    """Handshake-era ``resources/subscribe`` registrations: per client connection, capped, gone with it.
+
+    Connections are held weakly, so a session that ends takes its subscriptions with it without anyone
+    having to unsubscribe. A connection is anything with ``send_resource_updated(uri)``.
+    """
+
+    def __init__(self, cap: int = MAX_SUBSCRIPTIONS_PER_SESSION) -> None:
+        self.cap = cap
+        self._by_session: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+    def add(self, session: Any, uri: str) -> bool:
+        """Subscribe ``session`` to ``uri``; False when the session already holds ``cap`` other URIs."""
+        uris = self._by_session.setdefault(session, set())
+        if uri not in uris and len(uris) >= self.cap:
+            return False
+        uris.add(uri)
+        return True
+
+    def remove(self, session: Any, uri: str) -> None:
+        uris = self._by_session.get(session)
+        if uris is not None:
+            uris.discard(uri)
+            if not uris:
+                del self._by_session[session]
+
+    def drop(self, session: Any) -> None:
+        self._by_session.pop(session, None)
+
+    def sessions_for(self, uri: str) -> list[Any]:
+        return [session for session, uris in list(self._by_session.items()) if uri in uris]
+
+    def __len__(self) -> int:
+        """How many (session, URI) subscriptions are held."""
+        return sum(len(uris) for uris in list(self._by_session.values()))
 
 
 @dataclass
@@ -44,7 +83,7 @@ class AppState:
     _memory_book: Ledger | None = field(default=None, repr=False)
     bus: SubscriptionBus | None = None
     settled: dict[str, Approval] = field(default_factory=dict)
-    legacy_subscribers: dict[str, list[Any]] = field(default_factory=dict)
+    legacy_subscriptions: LegacySubscriptions = field(default_factory=LegacySubscriptions)
     open_elicitations: dict[str, list[tuple[Any, str]]] = field(default_factory=dict)
 
     @property
@@ -88,10 +127,9 @@ class AppState:
             from mcp.server.subscriptions import ResourceUpdated
 
             await self.bus.publish(ResourceUpdated(uri=uri))
-        subscribers = self.legacy_subscribers.pop(uri, [])
-        self.legacy_subscribers[uri] = [
-            s for s in subscribers if await _delivered(s.send_resource_updated(uri))
-        ]
+        for session in self.legacy_subscriptions.sessions_for(uri):
+            if not await _delivered(session.send_resource_updated(uri)):
+                self.legacy_subscriptions.drop(session)
         for session, elicitation_id in self.open_elicitations.pop(approval.id, []):
             await _delivered(session.send_elicit_complete(elicitation_id))
 

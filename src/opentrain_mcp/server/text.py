@@ -425,3 +425,14 @@ def argument_error(tool: str, problems: list[str], accepted: list[str]) -> str:
         + "\n".join(f"- {p}" for p in problems)
         + f"\nThis tool takes: {', '.join(accepted) or 'no arguments'}. Fix the arguments and call it again."
     )
+
+
+def not_subscribable(template: str) -> str:
+    return f"Only approvals can be subscribed to: use {template} with an approval id from request_hire."
+
+
+def too_many_subscriptions(cap: int) -> str:
+    return (
+        f"This session already follows {cap} approvals, the most allowed; unsubscribe from settled ones "
+        "(or use check_approval) before subscribing to more."
+    )

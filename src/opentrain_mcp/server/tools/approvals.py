@@ -8,10 +8,12 @@ import time
 from typing import Annotated, Any
 
 import anyio
+from mcp import MCPError
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError
 from mcp.types import (
+    INVALID_PARAMS,
     CallToolResult,
     EmptyResult,
     SubscribeRequestParams,
@@ -95,7 +97,7 @@ async def wait_until_settled(
     return state.settled.get(approval_id) or state.watcher.pending.get(approval_id) or approval
 
 
-def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
+def register(mcp: MCPServer[Any], wanted: set[str], *, stateless: bool = False) -> None:
     if "check_approval" in wanted:
 
         @mcp.tool(
@@ -153,22 +155,37 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
 
     async def on_subscribe(ctx: Any, params: SubscribeRequestParams) -> EmptyResult:
         state = ctx.lifespan_context
-        subscribers = state.legacy_subscribers.setdefault(str(params.uri), [])
-        if ctx.session not in subscribers:
-            subscribers.append(ctx.session)
-        prefix = approval_uri("")
-        if str(params.uri).startswith(prefix) and not state.settings.problem():
+        uri = str(params.uri)
+        approval_id = _approval_id_of(uri)
+        if not state.legacy_subscriptions.add(_connection(ctx), uri):
+            raise MCPError(INVALID_PARAMS, text.too_many_subscriptions(state.legacy_subscriptions.cap))
+        if not state.settings.problem():
             with contextlib.suppress(OpenTrainError, ValueError):
-                await read_approval(state, check_id(str(params.uri)[len(prefix) :], "approvalId"))
+                await read_approval(state, approval_id)
         return EmptyResult()
 
     async def on_unsubscribe(ctx: Any, params: UnsubscribeRequestParams) -> EmptyResult:
-        subscribers = ctx.lifespan_context.legacy_subscribers.get(str(params.uri), [])
-        if ctx.session in subscribers:
-            subscribers.remove(ctx.session)
+        ctx.lifespan_context.legacy_subscriptions.remove(_connection(ctx), str(params.uri))
         return EmptyResult()
 
-    # MCPServer serves 2026-07-28 subscriptions/listen itself; legacy resources/subscribe needs a handler.
-    lowlevel = mcp._lowlevel_server
-    lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, on_subscribe)
-    lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, on_unsubscribe)
+    if not stateless:  # without sessions a legacy subscriber could never be told anything
+        # MCPServer serves 2026-07-28 subscriptions/listen itself; legacy resources/subscribe needs a handler.
+        lowlevel = mcp._lowlevel_server
+        lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, on_subscribe)
+        lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, on_unsubscribe)
+
+
+def _connection(ctx: Any) -> Any:
+    """The client's connection: mcp 2.3 builds a new ``ServerSession`` per message, the connection lasts."""
+    return ctx.session._connection
+
+
+def _approval_id_of(uri: str) -> str:
+    """The approval id in ``opentrain://approvals/{id}``; anything else is refused as invalid params."""
+    prefix = approval_uri("")
+    try:
+        if not uri.startswith(prefix):
+            raise ValueError
+        return check_id(uri[len(prefix) :], "approvalId")
+    except ValueError:
+        raise MCPError(INVALID_PARAMS, text.not_subscribable(APPROVAL_URI)) from None
