@@ -48,6 +48,7 @@ _REFRESHED = ("status", "approvalUrl", "expiresAt", "contractId")
 _KEYS = ("id", "proposalId", "jobId", *_REFRESHED)  # approval keys stored, in column order
 _COLUMNS = ("approvalId", "proposalId", "jobId", *_REFRESHED, "milestone")
 _ONE = "apiOrigin = ? AND approvalId = ?"
+_KEY = ("id", "proposalId")  # without these a record cannot be found again; every other value is optional
 MEMORY = ":memory:"
 
 
@@ -147,10 +148,17 @@ def _scrub(value: Any) -> Any:
 
 
 def _text(approval: Mapping[str, Any], key: str, *, required: bool = False) -> str | None:
+    """A stored text value: a non-empty string, else None; only the record's keys are truly required."""
     value = approval.get(key)
-    if (value is not None or required) and (not isinstance(value, str) or not value):
+    if isinstance(value, str) and value:
+        return value
+    if required:
         raise ValueError(f"approval {key} must be a non-empty string, got {value!r}")
-    return value
+    return None
+
+
+def _status(approval: Mapping[str, Any]) -> str:
+    return _text(approval, "status") or "unknown"
 
 
 def _origin(api_origin: str) -> str:
@@ -227,7 +235,9 @@ class Ledger:
     ) -> HireRecord:
         """Insert or refresh a hire request; a repeat of the same approval keeps its ``createdAt``."""
         origin, now = _origin(api_origin), _now()
-        values = [_text(approval, k, required=k in ("id", "proposalId", "status")) for k in _KEYS]
+        values = [
+            _status(approval) if k == "status" else _text(approval, k, required=k in _KEY) for k in _KEYS
+        ]
         values.append(json.dumps(_scrub(milestone), sort_keys=True, ensure_ascii=False))
         keep = ", ".join(f"{c} = COALESCE(excluded.{c}, {c})" for c in _COLUMNS[1:])
         with self._write() as db:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 import pytest
@@ -124,3 +125,29 @@ async def test_largest_whole_cent_amount_is_sent_exactly(client, controls, ids):
     assert not r.is_error, text_of(r)
     bodies = [e["body"] for e in controls.requests() if e["path"].endswith("/hire")]
     assert bodies == [{"milestone": {**GOOD, "amount": 999_999.99}}]
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_empty_ids_from_the_api_never_cost_the_link(settings, controls, ids, sandbox, tmp_path, mode):
+    proposal = ids["proposals"]["hireable"][0]
+    approval = {
+        "id": "apv_emptyids",
+        "type": "proposal_hire",
+        "status": "pending",
+        "approvalUrl": f"{sandbox.base_url}/approvals/apv_emptyids",
+        "proposalId": proposal,
+        "jobId": "",
+        "contractId": "",
+        "expiresAt": "",
+    }
+    body = json.dumps({"approval": approval, "message": "recorded"})
+    controls.fault(path="/hire", kind="malformed", status=202, body=body, contentType="application/json")
+    server = build_server(settings, policy=FAST_POLICY, ledger_path=str(tmp_path / "ledger.sqlite3"))
+    async with Client(server, mode=mode) as client:
+        r = await client.call_tool("request_hire", {"proposalId": proposal, "milestone": GOOD})
+        assert not r.is_error, text_of(r)
+        assert approval["approvalUrl"] in text_of(r)
+        listed = (await client.call_tool("list_hire_requests", {})).structured_content["hireRequests"]
+    mine = [h for h in listed if h["approvalId"] == "apv_emptyids"]
+    assert mine and mine[0]["approvalUrl"] == approval["approvalUrl"]
+    assert "jobId" not in mine[0] and mine[0].get("contractId") is None

@@ -84,6 +84,24 @@ def estimate_charge(amount: float) -> ChargeEstimate:
     )
 
 
+def record_hire(state: AppState, approval: Approval, proposal_id: str, milestone: Milestone) -> None:
+    """Write the hire request to the ledger; a ledger failure is logged and never costs the human the link.
+
+    The hire already exists upstream at this point, so whatever goes wrong locally (an unwritable file, a
+    locked database, an odd value from the API) must not turn the answer into an error.
+    """
+    try:
+        ledger = state.ledger
+        if ledger is not None:
+            ledger.record(
+                {**approval.model_dump(), "proposalId": proposal_id},
+                milestone=milestone.to_wire(),
+                api_origin=state.trusted_origin,
+            )
+    except Exception:
+        log.exception("ledger: could not record approval %s; the link is still returned", approval.id)
+
+
 def supports_url_elicitation(ctx: Context[Any, Any]) -> bool:
     caps = ctx.client_capabilities
     return bool(caps and caps.elicitation and caps.elicitation.url is not None)
@@ -155,13 +173,7 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
                     kind="approvalUrl",
                     approval_id=approval.id,
                 )
-                ledger = state.ledger
-                if ledger is not None:
-                    ledger.record(
-                        {**approval.model_dump(), "proposalId": proposalId},
-                        milestone=milestone.to_wire(),
-                        api_origin=state.trusted_origin,
-                    )
+                record_hire(state, approval, proposalId, milestone)
                 if state.watcher is not None:
                     state.watcher.watch(approval)
                 charge = estimate_charge(milestone.amount)
