@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from typing import Any
@@ -14,6 +15,20 @@ DEFAULT_TERMS = {
 }
 
 
+MAX_WAIT_SECONDS = 50  # wait_for_approval's own limit
+
+
+class DemoStopped(RuntimeError):
+    """The flow ended early for a reason the person running the demo should read (decline, timeout)."""
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The first real error inside (possibly nested) exception groups from task groups."""
+    while inner := getattr(exc, "exceptions", None):  # BaseExceptionGroup (Python 3.11+, or the backport)
+        exc = inner[0]
+    return exc
+
+
 def _say(step: str, detail: str = "") -> None:
     print(f"\n== {step}" + (f"\n{detail}" if detail else ""), flush=True)
 
@@ -21,7 +36,7 @@ def _say(step: str, detail: str = "") -> None:
 def _check(result: Any, what: str) -> dict[str, Any]:
     if result.is_error:
         text = "\n".join(getattr(c, "text", "") for c in result.content)
-        raise RuntimeError(f"{what} failed: {text}")
+        raise DemoStopped(f"{what} failed: {text}")
     return dict(result.structured_content or {})
 
 
@@ -76,10 +91,11 @@ async def run(interactive: bool, timeout: float) -> None:
 
         deadline = time.monotonic() + timeout
         status = approval["status"]
-        while status == "pending" and time.monotonic() < deadline:
+        while status == "pending" and (left := deadline - time.monotonic()) > 0:
+            wait = max(1, min(MAX_WAIT_SECONDS, math.ceil(left)))
             waited = _check(
                 await client.call_tool(
-                    "wait_for_approval", {"approvalId": approval["id"], "timeoutSeconds": 20}
+                    "wait_for_approval", {"approvalId": approval["id"], "timeoutSeconds": wait}
                 ),
                 "wait_for_approval",
             )
@@ -87,9 +103,12 @@ async def run(interactive: bool, timeout: float) -> None:
         checked = _check(
             await client.call_tool("check_approval", {"approvalId": approval["id"]}), "check_approval"
         )
-        _say("7. check_approval", f"   {checked['approval']['status']}: {checked['meaning']}")
-        if checked["approval"]["status"] != "confirmed":
-            raise RuntimeError(f"approval ended {checked['approval']['status']!r}, not confirmed")
+        status = checked["approval"]["status"]
+        _say("7. check_approval", f"   {status}: {checked['meaning']}")
+        if status == "pending":
+            raise DemoStopped(f"nobody confirmed the approval within {timeout:g} s (it is still pending)")
+        if status != "confirmed":
+            raise DemoStopped(f"the approval ended {status!r}, not confirmed: nothing was hired")
 
         contract_id = checked["approval"]["contractId"]
         contract = _check(await client.call_tool("get_contract", {"contractId": contract_id}), "get_contract")
@@ -119,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         anyio.run(run, args.interactive, args.timeout if args.interactive else 30)
     except Exception as exc:
-        print(f"\nDemo FAILED: {exc}", file=sys.stderr)
+        cause = _root_cause(exc)
+        if isinstance(cause, DemoStopped):
+            print(f"\nDemo stopped: {cause}", file=sys.stderr)
+        else:
+            print(f"\nDemo FAILED: {cause}", file=sys.stderr)
         return 1
     return 0

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
+
+import httpx2
 
 from tests.e2e.conftest import clean_env
 
@@ -19,3 +22,41 @@ def test_demo_runs_the_whole_flow():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for step in ("request_hire", "/approvals/", "confirmed", "ACTIVE_FUNDED", "Demo complete"):
         assert step in proc.stdout, (step, proc.stdout)
+
+
+def _interactive_demo(timeout: float) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "opentrain_mcp", "demo", "--interactive", "--timeout", str(timeout)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
+
+
+def test_interactive_demo_timeout_is_the_whole_wait():
+    started = time.monotonic()
+    proc = _interactive_demo(2)
+    _, err = proc.communicate(timeout=60)
+    took = time.monotonic() - started
+    assert proc.returncode == 1
+    assert "Demo stopped: nobody confirmed the approval within 2 s" in err, err
+    assert "TaskGroup" not in err and "Traceback" not in err
+    assert took < 20, f"--timeout 2 ran {took:.0f} s (the wait must not round up to 20 s chunks)"
+
+
+def test_interactive_demo_reports_a_decline_in_plain_words():
+    proc = _interactive_demo(60)
+    assert proc.stdout
+    link = None
+    for line in proc.stdout:
+        if "/approvals/" in line and line.strip().startswith("http"):
+            link = line.strip()
+            break
+    assert link, "the demo never printed the approval link"
+    origin = link.split("/approvals/")[0]
+    assert httpx2.post(link + "/decline", headers={"Origin": origin}, timeout=10).status_code == 303
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "Demo stopped: the approval ended 'declined', not confirmed" in err, err
+    assert "TaskGroup" not in err and "Traceback" not in err
