@@ -85,7 +85,13 @@ async def run(interactive: bool, timeout: float) -> None:
         if interactive:
             print("   Open it in a browser and click Confirm (or Decline). Waiting...", flush=True)
         else:
-            response = httpx2.post(approval["approvalUrl"] + "/confirm", follow_redirects=True, timeout=10)
+            page_origin = approval["approvalUrl"].split("/approvals/")[0]  # a browser sends its page's Origin
+            response = httpx2.post(
+                approval["approvalUrl"] + "/confirm",
+                headers={"Origin": page_origin},
+                follow_redirects=True,
+                timeout=10,
+            )
             response.raise_for_status()
             _say("6. The human confirmed on the approval page", f"   POST {approval['approvalUrl']}/confirm")
 

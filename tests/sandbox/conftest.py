@@ -70,7 +70,8 @@ def controls(sandbox: RunningSandbox) -> Iterator[httpx2.Client]:
 
 @pytest.fixture(scope="session")
 def web(sandbox: RunningSandbox) -> Iterator[httpx2.Client]:
-    with http_client(sandbox.base_url) as client:
+    """A browser on the sandbox's pages: form posts carry the page's own ``Origin``, as browsers send it."""
+    with http_client(sandbox.base_url, headers={"Origin": sandbox.base_url}) as client:
         yield client
 
 

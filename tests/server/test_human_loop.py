@@ -27,7 +27,10 @@ def server(settings, **options: Any):
 
 def confirm_on_page(approval_url: str) -> None:
     """What the human does: submit the Confirm form on the approval page."""
-    httpx2.post(approval_url + "/confirm", follow_redirects=True, timeout=10).raise_for_status()
+    origin = approval_url.split("/approvals/")[0]
+    httpx2.post(
+        approval_url + "/confirm", headers={"Origin": origin}, follow_redirects=True, timeout=10
+    ).raise_for_status()
 
 
 def elicitor(action: str, seen: list[ElicitRequestURLParams]):

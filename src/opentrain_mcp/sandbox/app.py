@@ -8,6 +8,7 @@ what lets a ``drop`` fault close the connection without any response.
 from __future__ import annotations
 
 import asyncio
+import functools
 import http
 import json
 import logging
@@ -185,8 +186,21 @@ class _Recorder:
         return value if isinstance(value, str) else None
 
 
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+SECURITY_HEADERS = [
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+]
+
+
+def _headers(scope: Scope) -> dict[bytes, bytes]:
+    return {k.lower(): v for k, v in scope.get("headers", [])}
+
+
 def _same_origin(scope: Scope) -> bool:
-    headers = {k.lower(): v for k, v in scope.get("headers", [])}
+    """True unless a browser says the request comes from another origin (no ``Origin`` is not proof)."""
+    headers = _headers(scope)
     origin = headers.get(b"origin")
     if origin is None:
         return True
@@ -195,8 +209,31 @@ def _same_origin(scope: Scope) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=8)
+def allowed_hosts(base_url: str) -> frozenset[str]:
+    """``Host`` values the sandbox answers to: its own origin and the loopback names on the same port.
+
+    Anything else (a DNS-rebinding attacker's name that resolves to 127.0.0.1) is refused, so a web page
+    elsewhere can never reach the approval pages or the test controls through the victim's browser.
+    """
+    netloc = urllib.parse.urlsplit(base_url).netloc
+    port = netloc.rsplit(":", 1)[1] if not netloc.endswith("]") and ":" in netloc else ""
+    names = {f"{name}:{port}" if port else name for name in LOOPBACK_NAMES}
+    return frozenset({netloc, *names})
+
+
+def _with_security_headers(send: Send) -> Send:
+    async def secured(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
+        await send(message)
+
+    return secured
+
+
 class SandboxApp(Starlette):
-    """Starlette plus the API gate (faults, request log) and a same-origin check on state-changing pages."""
+    """Starlette plus the API gate (faults, request log), a Host allow-list, anti-framing headers and a
+    same-origin check on state-changing pages."""
 
     def __init__(self, state: SandboxState, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -204,9 +241,19 @@ class SandboxApp(Starlette):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # type: ignore[override]
         if scope["type"] == "http":
-            if _is_api(scope["path"]):
+            host = _headers(scope).get(b"host", b"").decode("latin-1").lower()
+            if host not in allowed_hosts(self.sandbox.base_url):
+                await _send_raw(
+                    send,
+                    421,
+                    b"Unknown Host: this OpenTrain sandbox answers only to its own origin.",
+                    "text/plain",
+                )
+                return
+            if _is_api(scope["path"]):  # JSON only; the gate needs uvicorn's own send for 'drop' faults
                 await self._api_gate(scope, receive, send)
                 return
+            send = _with_security_headers(send)
             if scope["method"] not in SAFE_METHODS and not _same_origin(scope):
                 await _send_raw(
                     send, 403, b"Cross-origin request refused by the OpenTrain sandbox.", "text/plain"

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
+import hmac
 import html
 import importlib.resources
+import secrets
 import string
 import urllib.parse
 from decimal import Decimal
@@ -31,6 +34,20 @@ TYPE_LABELS = {
 }
 EDIT_FIELDS = ("milestone_name", "milestone_description", "amount", "due_date")
 CREDIT_TOP_UP_CENTS = 50_000
+_CSRF_KEY = secrets.token_bytes(32)  # per process: tokens from an earlier run stop working
+
+
+def csrf_token(approval_id: str) -> str:
+    """The token an approval page embeds in its Confirm/Decline form (only this process can make it)."""
+    return hmac.new(_CSRF_KEY, approval_id.encode(), hashlib.sha256).hexdigest()
+
+
+def _from_this_page(request: Request, form: dict[str, str], approval_id: str) -> bool:
+    """A Confirm/Decline must come from the approval page: a same-origin ``Origin`` or the page's token."""
+    origin = request.headers.get("origin")
+    if origin is not None:
+        return urllib.parse.urlsplit(origin).netloc == request.headers.get("host", "")
+    return hmac.compare_digest(form.get("csrf_token", ""), csrf_token(approval_id))
 
 
 @functools.cache
@@ -142,6 +159,7 @@ def _hire_actions(view: dict[str, Any], form: dict[str, str] | None) -> str:
     return _render(
         "hire_actions.html",
         approval_id=_e(view["approval"]["id"]),
+        csrf_token=csrf_token(view["approval"]["id"]),
         card_attrs=card_attrs,
         card_note="(sandbox test card)" if account["paymentMethod"] else "(none on file)",
         credits_attrs=credits_attrs,
@@ -269,7 +287,11 @@ def render_approval(
             created_at=_when(approval["createdAt"]),
             expiry_label=expiry_label,
             expires_at=_e(expires),
-            actions=_render("generic_actions.html", approval_id=_e(approval["id"])) if pending else "",
+            actions=_render(
+                "generic_actions.html", approval_id=_e(approval["id"]), csrf_token=csrf_token(approval["id"])
+            )
+            if pending
+            else "",
         )
         title = TYPE_LABELS.get(approval["type"], "Approval")
     return page(title, content, state.api_base_url, status_code)
@@ -341,6 +363,13 @@ def page_routes(state: SandboxState) -> list[Route]:
     async def act(request: Request, action: str) -> Response:
         approval_id = request.path_params["approval_id"]
         form = await _form(request)
+        if not _from_this_page(request, form, approval_id):
+            return error_page(
+                403,
+                "This request did not come from the approval page (no same-origin Origin header and no valid "
+                "form token). Open the approval page and use its buttons.",
+                state.api_base_url,
+            )
         try:
             if action == "confirm":
                 edits = milestone_from_form(form) if any(field in form for field in EDIT_FIELDS) else None
