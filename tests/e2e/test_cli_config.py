@@ -8,7 +8,7 @@ import sys
 import pytest
 from mcp import Client, StdioServerParameters
 
-from tests.e2e.conftest import SERVER_CMD, clean_env
+from tests.e2e.conftest import SERVER_CMD, clean_env, free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -57,3 +57,27 @@ async def test_ledger_none_lists_nothing_without_an_error():
         r = await c.call_tool("list_hire_requests", {})
     assert not r.is_error, r.content
     assert r.structured_content == {"hireRequests": []}
+
+
+async def test_a_standalone_sandbox_is_reported_as_sandbox():
+    port = free_port()
+    sandbox = subprocess.Popen(
+        [*SERVER_CMD, "sandbox", "--port", str(port)], stdout=subprocess.PIPE, text=True, env=clean_env()
+    )
+    try:
+        assert sandbox.stdout
+        token = next(line.split()[-1] for line in sandbox.stdout if line.strip().startswith("Token:"))
+        env = {"OT_API_TOKEN": token, "OPENTRAIN_API_BASE_URL": f"http://127.0.0.1:{port}"}
+        async with Client(stdio(**env), mode="legacy") as c:
+            jobs = await c.call_tool("list_jobs", {})
+            proposal = await c.call_tool(
+                "list_proposals", {"jobId": jobs.structured_content["jobs"][0]["id"]}
+            )
+            pick = proposal.structured_content["proposals"][0]["id"]
+            terms = {"name": "Standalone", "amount": 10, "dueDate": "2099-01-01"}
+            r = await c.call_tool("request_hire", {"proposalId": pick, "milestone": terms})
+    finally:
+        sandbox.terminate()
+        sandbox.wait(10)
+    assert r.structured_content["sandbox"] is True, r.content
+    assert "Sandbox" in r.content[0].text

@@ -35,7 +35,7 @@ async def test_env_configured_server_hires_through_stdio(sandbox, controls, ids,
         assert not r.is_error, r.content
         approval = r.structured_content["approval"]
         assert approval["approvalUrl"].startswith(sandbox.base_url)
-        assert r.structured_content["sandbox"] is False, "a configured base URL is not sandbox mode"
+        assert r.structured_content["sandbox"] is True, "a loopback sandbox says so in every result"
         controls.confirm(approval["id"])
         r = await c.call_tool("check_approval", {"approvalId": approval["id"]})
         assert r.structured_content["approval"]["status"] == "confirmed"

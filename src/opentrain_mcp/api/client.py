@@ -32,6 +32,7 @@ from opentrain_mcp.api.retry import RETRYABLE_STATUSES, Deadline, RetryPolicy, p
 DEFAULT_BASE_URL = "https://app.opentrain.ai"
 API_PREFIX = "/api/public/v1"
 USER_AGENT = f"opentrain-mcp/{__version__}"
+SANDBOX_HEADER = "x-opentrain-sandbox"
 
 log = logging.getLogger("opentrain_mcp.api")
 
@@ -99,6 +100,8 @@ class OpenTrainClient:
         self._token = token
         self._own_http = http is None
         self._http = http
+        self.sandbox_seen = False
+        """True once a loopback API answered as the OpenTrain sandbox (``X-OpenTrain-Sandbox: 1``)."""
 
     def __repr__(self) -> str:
         return f"OpenTrainClient(base_url={self.base_url!r}, token={'set' if self._token else 'missing'})"
@@ -254,6 +257,10 @@ class OpenTrainClient:
                         elapsed_ms,
                         _request_id(response),
                     )
+                if response.headers.get(SANDBOX_HEADER) == "1" and is_loopback_host(
+                    urlsplit(url).hostname or ""
+                ):
+                    self.sandbox_seen = True
                 if response.status_code in ok:
                     return _json_object(response, f"{method} {path}")
                 failure = _error_from(response, method, path)

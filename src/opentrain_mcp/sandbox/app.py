@@ -39,6 +39,7 @@ logger = logging.getLogger("opentrain_mcp.sandbox")
 MAX_BODY_BYTES = 1024 * 1024
 LOG_BODY_LIMIT = 4096
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+SANDBOX_HEADER = (b"x-opentrain-sandbox", b"1")  # lets a client on loopback say "sandbox" in its results
 
 
 class _ClientGone(Exception):
@@ -105,6 +106,7 @@ async def _send_raw(
     raw_headers = [
         (b"content-type", content_type.encode("latin-1")),
         (b"content-length", str(len(body)).encode()),
+        SANDBOX_HEADER,
     ]
     raw_headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
@@ -164,6 +166,7 @@ class _Recorder:
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), SANDBOX_HEADER]}
             self.status = int(message["status"])
             self._json = any(
                 k.lower() == b"content-type" and b"json" in v for k, v in message.get("headers", [])

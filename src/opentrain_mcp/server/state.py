@@ -108,6 +108,11 @@ class AppState:
         return self._memory_book
 
     @property
+    def sandbox(self) -> bool:
+        """Results come from a sandbox: ``--sandbox``, or a loopback API that says it is the sandbox."""
+        return self.settings.sandbox or self.client.sandbox_seen
+
+    @property
     def trusted_origin(self) -> str:
         return self.client.base_url
 

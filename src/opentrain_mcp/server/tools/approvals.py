@@ -67,14 +67,12 @@ def status_of(state: AppState, approval: Approval) -> ApprovalStatus:
     meaning, follow = text.approval_meaning(approval.status, approval.type, approval.contractId)
     if approval.status == "pending" and approval.approvalUrl:
         follow = text.hire_next_step(approval.approvalUrl, approval.expiresAt, approval.id)
-    return ApprovalStatus(approval=approval, meaning=meaning, nextStep=follow, sandbox=state.settings.sandbox)
+    return ApprovalStatus(approval=approval, meaning=meaning, nextStep=follow, sandbox=state.sandbox)
 
 
 def describe(state: AppState, approval: Approval) -> CallToolResult:
     out = status_of(state, approval)
-    summary = text.approval_text(
-        approval.id, approval.status, out.meaning, out.nextStep, state.settings.sandbox
-    )
+    summary = text.approval_text(approval.id, approval.status, out.meaning, out.nextStep, state.sandbox)
     return result(out, summary)
 
 

@@ -191,12 +191,12 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
                     message=accepted.message,
                     estimatedCharge=charge,
                     nextStep=text.HIRE_NEXT_STEP,
-                    sandbox=state.settings.sandbox,
+                    sandbox=state.sandbox,
                     linkShown=shown,  # type: ignore[arg-type]
                     capsUsed=budget.caps_used,
                 )
                 summary = text.hire_text(
-                    url, approval.expiresAt, approval.id, charge.total, state.settings.sandbox, shown
+                    url, approval.expiresAt, approval.id, charge.total, state.sandbox, shown
                 )
                 summary += "\n" + text.caps_line(budget.caps_used)
                 return result(out, summary)
