@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from opentrain_mcp.api.client import DEFAULT_BASE_URL, normalize_base_url
 from opentrain_mcp.api.errors import ConfigurationError
@@ -16,7 +20,8 @@ TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 TOKEN_HELP = (
     "Set OT_API_TOKEN (or OPENTRAIN_API_TOKEN / OPENTRAIN_PERSONAL_API_TOKEN) in this MCP server's "
-    "environment to a personal API token (ot_pat_...). A human creates one in the OpenTrain app under "
+    "environment to a personal API token (ot_pat_...), or sign in with the OpenTrain CLI, which keeps "
+    "it in ~/.config/opentrain/cli.json. A human creates one in the OpenTrain app under "
     "Settings → API keys (https://app.opentrain.ai), with scopes proposals:write and payments:read. "
     "Then restart the server. To try without a token, start it with --sandbox."
 )
@@ -35,6 +40,43 @@ def env_flag(name: str, env: Mapping[str, str] | None = None) -> bool:
     )
 
 
+def cli_config_path(env: Mapping[str, str]) -> Path:
+    """``${XDG_CONFIG_HOME:-~/.config}/opentrain/cli.json``, where the OpenTrain CLI keeps its token."""
+    xdg = env.get("XDG_CONFIG_HOME", "")
+    base = Path(xdg) if os.path.isabs(xdg) else Path(env.get("HOME") or Path.home()) / ".config"
+    return base / "opentrain" / "cli.json"
+
+
+def read_cli_config(path: Path) -> tuple[dict[str, str], str | None]:
+    """``apiToken`` and ``baseUrl`` from the CLI's file, and why it cannot be used (None when it can).
+
+    A missing file is no problem. A file other users may read is refused, as the CLI itself writes it 0600.
+    """
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return {}, None
+    except OSError as exc:
+        return {}, f"Cannot read the OpenTrain CLI token file {path}: {exc.strerror}."
+    if os.name == "posix" and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return {}, (
+            f"The OpenTrain CLI token file {path} is readable by other users (mode "
+            f"{stat.S_IMODE(info.st_mode):o}); its token is not used. Run: chmod 600 {path} and restart the server."
+        )
+    try:
+        data: Any = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return {}, f"The OpenTrain CLI token file {path} is not readable JSON ({type(exc).__name__})."
+    if not isinstance(data, dict):
+        return {}, f"The OpenTrain CLI token file {path} does not hold a JSON object."
+    kept = {
+        k: data[k].strip()
+        for k in ("apiToken", "baseUrl")
+        if isinstance(data.get(k), str) and data[k].strip()
+    }
+    return kept, None
+
+
 @dataclass
 class Settings:
     """Everything the server needs to know; ``config_error`` explains a setup that cannot call the API."""
@@ -51,16 +93,25 @@ class Settings:
         env = os.environ if env is None else env
         token_var = next((name for name in TOKEN_VARS if env.get(name, "").strip()), None)
         token = env[token_var].strip() if token_var else None
-        raw_url = base_url or next(
-            (env[n] for n in BASE_URL_VARS if env.get(n, "").strip()), DEFAULT_BASE_URL
+        url_var = (
+            "--base-url" if base_url else next((n for n in BASE_URL_VARS if env.get(n, "").strip()), None)
         )
-        settings = cls(token=token, token_var=token_var)
+        raw_url = base_url or (env[url_var] if url_var else None)
+        file_problem = None
+        if token_var is None:  # the OpenTrain CLI's file, only when no variable names a token
+            path = cli_config_path(env)
+            saved, file_problem = read_cli_config(path)
+            if saved.get("apiToken"):
+                token, token_var = saved["apiToken"], str(path)
+                if raw_url is None and saved.get("baseUrl"):
+                    raw_url, url_var = saved["baseUrl"], f"baseUrl in {path}"
+        settings = cls(token=token, token_var=token_var, config_error=file_problem)
         try:
-            settings.base_url = normalize_base_url(raw_url)
+            settings.base_url = normalize_base_url(raw_url or DEFAULT_BASE_URL)
         except ConfigurationError as exc:
             settings.config_error = (
-                f"OpenTrain base URL is misconfigured: {exc.message}. Fix OPENTRAIN_API_BASE_URL "
-                f"(or OT_API_BASE_URL) — the default is {DEFAULT_BASE_URL} — and restart the server."
+                f"OpenTrain base URL is misconfigured: {exc.message}. Fix {url_var or 'OPENTRAIN_API_BASE_URL'} "
+                f"— the default is {DEFAULT_BASE_URL} — and restart the server."
             )
         return settings
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -81,3 +82,42 @@ async def test_a_standalone_sandbox_is_reported_as_sandbox():
         sandbox.wait(10)
     assert r.structured_content["sandbox"] is True, r.content
     assert "Sandbox" in r.content[0].text
+
+
+def _cli_file(root, token: str, base_url: str, mode: int = 0o600):
+    path = root / "opentrain" / "cli.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"apiToken": token, "baseUrl": base_url, "claimToken": "ot_clm_x"}))
+    path.chmod(mode)
+    return path
+
+
+async def test_token_file_of_the_opentrain_cli_is_read(sandbox, tmp_path):
+    _cli_file(tmp_path, sandbox.token, sandbox.base_url)
+    async with Client(stdio(XDG_CONFIG_HOME=str(tmp_path)), mode="legacy") as c:
+        r = await c.call_tool("check_hiring_readiness", {})
+    assert r.structured_content["checks"][0] == {
+        "name": "token",
+        "status": "ready",
+        "detail": "Token accepted.",
+    }
+
+
+async def test_environment_variables_win_over_the_token_file(sandbox, tmp_path):
+    _cli_file(tmp_path, "ot_pat_fromfile_0000", "http://127.0.0.1:9")
+    env = {
+        "XDG_CONFIG_HOME": str(tmp_path),
+        "OT_API_TOKEN": sandbox.token,
+        "OPENTRAIN_API_BASE_URL": sandbox.base_url,
+    }
+    async with Client(stdio(**env), mode="legacy") as c:
+        r = await c.call_tool("check_hiring_readiness", {})
+    assert r.structured_content["checks"][0]["status"] == "ready"
+
+
+async def test_a_token_file_others_can_read_is_refused(sandbox, tmp_path):
+    path = _cli_file(tmp_path, sandbox.token, sandbox.base_url, mode=0o644)
+    async with Client(stdio(XDG_CONFIG_HOME=str(tmp_path)), mode="legacy") as c:
+        r = await c.call_tool("list_jobs", {})
+    text = r.content[0].text
+    assert r.is_error and f"chmod 600 {path}" in text and sandbox.token not in text
