@@ -29,7 +29,8 @@ commands:
 
 environment:
   OT_API_TOKEN                 OpenTrain personal API token (ot_pat_...); also read: OPENTRAIN_API_TOKEN,
-                               OPENTRAIN_PERSONAL_API_TOKEN (first one set wins, in that order)
+                               OPENTRAIN_PERSONAL_API_TOKEN (first one set wins, in that order), then
+                               apiToken/baseUrl in ${XDG_CONFIG_HOME:-~/.config}/opentrain/cli.json (mode 0600)
   OPENTRAIN_API_BASE_URL       OpenTrain origin (also OT_API_BASE_URL); default https://app.opentrain.ai
   OPENTRAIN_MCP_AUTH_TOKEN     bearer secret required on /mcp with --transport http
   OPENTRAIN_MCP_SANDBOX=1      same as --sandbox (1/true/yes/on or 0/false/no/off, any case)
