@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Annotated
 
 import pytest
 from mcp import Client
+from pydantic import AfterValidator
 
 from opentrain_mcp.config import Settings
 from opentrain_mcp.server.app import build_server
+from opentrain_mcp.server.tools._common import CheckedMCPServer
 from tests.conftest import FAST_POLICY, Controls
 from tests.server.test_tools import text_of
 
@@ -151,3 +154,21 @@ async def test_empty_ids_from_the_api_never_cost_the_link(settings, controls, id
     mine = [h for h in listed if h["approvalId"] == "apv_emptyids"]
     assert mine and mine[0]["approvalUrl"] == approval["approvalUrl"]
     assert "jobId" not in mine[0] and mine[0].get("contractId") is None
+
+
+def explode(value: str) -> str:
+    raise RuntimeError("secret internals")
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_a_crashing_argument_check_leaks_nothing(mode):
+    server = CheckedMCPServer("crash")
+
+    @server.tool()
+    def echo(word: Annotated[str, AfterValidator(explode)]) -> str:
+        return word
+
+    async with Client(server, mode=mode) as c:
+        r = await c.call_tool("echo", {"word": "hi"})
+    assert r.is_error and "Internal error in opentrain-mcp (reference" in text_of(r)
+    assert "secret internals" not in text_of(r)

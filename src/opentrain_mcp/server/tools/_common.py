@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -18,6 +20,8 @@ from opentrain_mcp.api.retry import shared_deadline
 from opentrain_mcp.server import text
 from opentrain_mcp.server.errors import require_configured, tool_errors
 from opentrain_mcp.server.state import AppState
+
+log = logging.getLogger("opentrain_mcp.server")
 
 
 @asynccontextmanager
@@ -86,5 +90,12 @@ class CheckedMCPServer(MCPServer[Any]):
     ) -> CallToolResult | InputRequiredResult:
         tool = self._tool_manager.get_tool(name)
         if tool is not None:
-            check_arguments(tool, arguments)
+            try:
+                check_arguments(tool, arguments)
+            except ToolError:
+                raise
+            except Exception:  # outside the SDK's tool runner a crash's own text would reach the client
+                ref = secrets.token_hex(4)
+                log.exception("%s: argument check crashed (reference %s)", name, ref)
+                raise ToolError(text.internal_error(ref, writes=False)) from None
         return await super().call_tool(name, arguments, context)
