@@ -86,11 +86,13 @@ async def test_bearer_auth(api_env, ids):
             assert refused.headers["www-authenticate"] == "Bearer", "no OAuth resource_metadata pointer"
             assert "OPENTRAIN_MCP_AUTH_TOKEN" in refused.json()["error_description"]
             assert secret not in refused.text
-        for path in ("/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"):
-            assert httpx2.get(base + path).status_code in (401, 404)
-            authed = httpx2.get(base + path, headers={"Authorization": f"Bearer {secret}"})
-            assert authed.status_code == 404, "no OAuth metadata is advertised"
-        assert httpx2.get(base + "/.well-known/oauth-authorization-server").status_code in (401, 404)
+        for path in (
+            "/.well-known/oauth-protected-resource",
+            "/.well-known/oauth-protected-resource/mcp",
+            "/.well-known/oauth-authorization-server",
+            "/.well-known/openid-configuration",
+        ):
+            assert httpx2.get(base + path).status_code == 404, "no OAuth metadata is advertised"
         assert httpx2.get(base + "/healthz").status_code == 200
         for mode in ("legacy", "auto"):
             http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {secret}"})

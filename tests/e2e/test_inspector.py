@@ -119,3 +119,20 @@ def test_inspector_modern_era_over_http(inspector, sandbox, controls, ids):
         )
         assert rc == 0, checked
         assert checked.get("result", checked)["structuredContent"]["candidate"].endswith(".")
+
+
+def test_inspector_with_the_bearer_secret(inspector, sandbox):
+    secret = "inspector-secret-0123456789"
+    env = clean_env(OT_API_TOKEN=sandbox.token, OPENTRAIN_API_BASE_URL=sandbox.base_url)
+    with http_server(env={**env, "OPENTRAIN_MCP_AUTH_TOKEN": secret}) as (base, _):
+        target = ["--transport", "http", "--server-url", base + "/mcp"]
+        rc, listed = run(
+            inspector, [*target, "--header", f"Authorization: Bearer {secret}"], "--method", "tools/list"
+        )
+        assert rc == 0, listed
+        assert "request_hire" in {t["name"] for t in listed.get("result", listed)["tools"]}
+        rc, refused = run(inspector, [*target, "--stored-auth-only"], "--method", "tools/list")
+    assert rc != 0
+    message = json.dumps(refused)
+    assert "OPENTRAIN_MCP_AUTH_TOKEN" in message and secret not in message
+    assert "Dynamic Client Registration" not in message and "HTTP 404" not in message

@@ -16,6 +16,15 @@ from opentrain_mcp.config import AUTH_TOKEN_VAR
 
 MAX_BODY_BYTES = 256 * 1024
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+OPEN_PATHS = frozenset(
+    {
+        "/healthz",
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+    }
+)
 UNAUTHORIZED = (
     "Missing or wrong bearer secret. Send 'Authorization: Bearer <secret>', where <secret> is the value of "
     f"{AUTH_TOKEN_VAR} (or --auth-token) this server was started with. This server does not use OAuth."
@@ -69,7 +78,8 @@ class BearerGate:
 
     A plain shared secret, not OAuth: a refusal is a 401 with ``WWW-Authenticate: Bearer`` and a body that
     names the variable holding the secret, and no OAuth metadata is advertised (clients would otherwise try
-    dynamic client registration against endpoints that do not exist).
+    dynamic client registration against endpoints that do not exist). The OAuth discovery paths answer 404
+    without the secret, so a client probing them learns at once that there is no OAuth here.
     """
 
     def __init__(self, app: ASGIApp, secret: str) -> None:
@@ -80,7 +90,7 @@ class BearerGate:
         return "BearerGate(secret=[redacted])"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] == "/healthz" or self._allowed(scope):
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or self._allowed(scope):
             await self.app(scope, receive, send)
             return
         body = json.dumps({"error": "unauthorized", "error_description": UNAUTHORIZED}).encode()
