@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from .records import Token
 from .state import SandboxState
 
 
 def api_routes(state: SandboxState) -> list[Route]:
     """The documented endpoints the MCP server uses; every handler authenticates first (401 before anything)."""
 
-    def token(request: Request) -> dict[str, Any]:
+    def token(request: Request) -> Token:
         return state.authenticate(request.headers.get("authorization"))
 
     async def hire(request: Request) -> JSONResponse:

@@ -7,6 +7,8 @@ import random
 import string
 from typing import Any
 
+from .records import Account, Approval, Contract, Event, Job, Milestone, Proposal, Token, World
+
 ID_ALPHABET = string.ascii_lowercase + string.digits
 ID_LENGTH = 25
 FIRST_EVENT_ID = 1001
@@ -106,7 +108,7 @@ def date_to_iso(day: str | None) -> str | None:
 
 def make_milestone(
     rng: random.Random, terms: dict[str, Any], *, number: int, status: str, created_at: str
-) -> dict[str, Any]:
+) -> Milestone:
     """A contract milestone record from hire terms ``{name, description, amount, dueDate}``."""
     funded = status in ("ACTIVE_FUNDED", "PAID")
     return {
@@ -129,11 +131,11 @@ def make_contract(
     rng: random.Random,
     *,
     account_id: str,
-    job: dict[str, Any],
-    proposal: dict[str, Any],
+    job: Job,
+    proposal: Proposal,
     terms: dict[str, Any],
     created_at: str,
-) -> dict[str, Any]:
+) -> Contract:
     """A fixed-price contract with its first milestone funded (``ACTIVE_FUNDED``)."""
     contract_id = new_id(rng)
     candidate = proposal["candidate"]
@@ -183,9 +185,7 @@ def _candidate(rng: random.Random, first_name: str) -> dict[str, Any]:
     }
 
 
-def _proposal(
-    rng: random.Random, job: dict[str, Any], first_name: str, status: str, created: dt.datetime
-) -> dict[str, Any]:
+def _proposal(rng: random.Random, job: Job, first_name: str, status: str, created: dt.datetime) -> Proposal:
     score = rng.randint(58, 97)
     if job["paymentType"] == "PAY_PER_LABEL":
         bid = {
@@ -216,7 +216,7 @@ def _proposal(
     }
 
 
-def _account(rng: random.Random, name: str, first: str, last: str, email: str) -> dict[str, Any]:
+def _account(rng: random.Random, name: str, first: str, last: str, email: str) -> Account:
     return {
         "id": new_id(rng),
         "name": name,
@@ -228,9 +228,7 @@ def _account(rng: random.Random, name: str, first: str, last: str, email: str) -
     }
 
 
-def _token(
-    rng: random.Random, account_id: str, label: str, scopes: list[str], created: str
-) -> dict[str, Any]:
+def _token(rng: random.Random, account_id: str, label: str, scopes: list[str], created: str) -> Token:
     return {
         "id": new_id(rng),
         "token": new_token(rng),
@@ -241,7 +239,7 @@ def _token(
     }
 
 
-def build_seed(rng: random.Random, now: dt.datetime) -> dict[str, Any]:
+def build_seed(rng: random.Random, now: dt.datetime) -> World:
     """Build the initial data set; the same ``rng`` state always yields the same ids and tokens.
 
     One employer account (claimed, card on file, every feature on) with two open jobs and proposals for every
@@ -256,7 +254,7 @@ def build_seed(rng: random.Random, now: dt.datetime) -> dict[str, Any]:
     limited = _token(rng, main["id"], "sandbox-agent-pre-claim", PRE_CLAIM_SCOPES, created)
     foreign_token = _token(rng, foreign["id"], "northwind-agent", POST_CLAIM_SCOPES, created)
 
-    def job(account: dict[str, Any], title: str, payment_type: str, age_days: float) -> dict[str, Any]:
+    def job(account: Account, title: str, payment_type: str, age_days: float) -> Job:
         created_at = now - age_days * day
         return {
             "id": new_id(rng),
@@ -288,7 +286,7 @@ def build_seed(rng: random.Random, now: dt.datetime) -> dict[str, Any]:
         (foreign_job, "UNREVIEWED", 11.0, "foreign"),
         (foreign_job, "SHORTLISTED", 10.0, "foreignOther"),
     ]
-    proposals: dict[str, dict[str, Any]] = {}
+    proposals: dict[str, Proposal] = {}
     roles: dict[str, list[str]] = {}
     for (owner_job, status, age, role), first in zip(plan, names, strict=True):
         created_at = now - age * day + dt.timedelta(minutes=rng.randint(0, 300))
@@ -311,7 +309,7 @@ def build_seed(rng: random.Random, now: dt.datetime) -> dict[str, Any]:
     )
     hired["contractId"] = contract["id"]
     hired["updatedAt"] = iso(confirmed)
-    approval = {
+    approval: Approval = {
         "id": new_id(rng),
         "type": "proposal_hire",
         "status": "confirmed",
@@ -362,7 +360,7 @@ def build_seed(rng: random.Random, now: dt.datetime) -> dict[str, Any]:
          {"approvalId": approval["id"], "status": "confirmed"}),
     ]  # fmt: skip
     raw_events.sort(key=lambda item: item[0])  # stable: the hire events keep their A6 order
-    events = [
+    events: list[Event] = [
         {
             "seq": FIRST_EVENT_ID + index,
             "accountId": account_id,
