@@ -145,14 +145,10 @@ def test_index_lists_pending_approvals_without_secrets(web, api, sandbox, fx, hi
         assert secret not in text
 
 
-def test_generic_approval_types_render_and_confirm(web, sandbox, fx):
-    contract = sandbox.state.get_contract(
-        sandbox.state.authenticate(f"Bearer {fx['token']}"), fx["contracts"]["alreadyHired"]
-    )
-    milestone_id = contract["contract"]["milestones"][0]["id"]
-    approval = sandbox.state.create_approval(
-        "milestone_approve", contract_id=fx["contracts"]["alreadyHired"], milestone_id=milestone_id
-    )
+def test_generic_approval_types_render_and_confirm(web, api, sandbox, fx):
+    contract = api.get(f"/contracts/{fx['contracts']['alreadyHired']}").json()["contract"]
+    milestone_id = contract["milestones"][0]["id"]
+    approval = api.post(f"/milestones/{milestone_id}/approve").json()["approval"]
     text = web.get(f"/approvals/{approval['id']}").text
     assert "milestone_approve" in text and "Release a milestone payment" in text and "$250.00" in text
     web.post(f"/approvals/{approval['id']}/confirm")

@@ -142,8 +142,17 @@ async def test_check_approval_each_status(client, controls, ids):
     ],
 )
 async def test_check_approval_other_approval_types(client, sandbox, controls, ids, kind, confirmed_words):
+    state = sandbox.state
+    token = state.authenticate(f"Bearer {ids['token']}")
     contract = ids["contracts"]["alreadyHired"]
-    created = sandbox.state.create_approval(kind, contract_id=contract)
+    funded = state.get_contract(token, contract)["contract"]["milestones"][0]["id"]
+    if kind == "milestone_fund":
+        added = state.create_milestone(token, contract, b'{"description": "Batch 2", "amountUsd": 100}')
+        created = state.fund_milestone(token, added["milestone"]["id"])["approval"]
+    elif kind == "milestone_approve":
+        created = state.approve_milestone(token, funded)["approval"]
+    else:
+        created = state.end_contract(token, contract)[1]["approval"]
     r = await client.call_tool("check_approval", {"approvalId": created["id"]})
     assert r.structured_content["approval"]["type"] == kind
     assert r.structured_content["approval"]["status"] == "pending"

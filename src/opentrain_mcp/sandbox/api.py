@@ -21,6 +21,26 @@ def api_routes(state: SandboxState) -> list[Route]:
         body = await request.body()
         return JSONResponse(state.hire(caller, request.path_params["proposal_id"], body), status_code=202)
 
+    async def create_milestone(request: Request) -> JSONResponse:
+        caller = token(request)
+        body = await request.body()
+        created = state.create_milestone(caller, request.path_params["contract_id"], body)
+        return JSONResponse(created, status_code=201)
+
+    async def fund_milestone(request: Request) -> JSONResponse:
+        return JSONResponse(
+            state.fund_milestone(token(request), request.path_params["milestone_id"]), status_code=202
+        )
+
+    async def approve_milestone(request: Request) -> JSONResponse:
+        return JSONResponse(
+            state.approve_milestone(token(request), request.path_params["milestone_id"]), status_code=202
+        )
+
+    async def end_contract(request: Request) -> JSONResponse:
+        status, body = state.end_contract(token(request), request.path_params["contract_id"])
+        return JSONResponse(body, status_code=status)
+
     async def get_approval(request: Request) -> JSONResponse:
         return JSONResponse(state.get_approval(token(request), request.path_params["approval_id"]))
 
@@ -74,6 +94,10 @@ def api_routes(state: SandboxState) -> list[Route]:
         Route("/jobs/{job_id}/proposals", job_proposals, methods=["GET"]),
         Route("/contracts", contracts, methods=["GET"]),
         Route("/contracts/{contract_id}", get_contract, methods=["GET"]),
+        Route("/contracts/{contract_id}/milestones", create_milestone, methods=["POST"]),
+        Route("/contracts/{contract_id}/end", end_contract, methods=["POST"]),
+        Route("/milestones/{milestone_id}/fund", fund_milestone, methods=["POST"]),
+        Route("/milestones/{milestone_id}/approve", approve_milestone, methods=["POST"]),
         Route("/auth/me", auth_me, methods=["GET"]),
         Route("/job-drafts/capabilities", capabilities, methods=["GET"]),
         Route("/credits", credits, methods=["GET"]),

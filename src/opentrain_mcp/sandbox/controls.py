@@ -35,7 +35,7 @@ def _checked(func: Any, *args: Any) -> Any:
 
 
 def control_routes(state: SandboxState) -> list[Route]:
-    """Clock, faults, account toggles, request log, human confirm/decline, fixtures and reset."""
+    """Clock, faults, account and contract toggles, request log, human confirm/decline, fixtures and reset."""
 
     async def get_clock(request: Request) -> JSONResponse:
         return JSONResponse(state.clock_info())
@@ -62,6 +62,10 @@ def control_routes(state: SandboxState) -> list[Route]:
 
     async def post_account(request: Request) -> JSONResponse:
         return JSONResponse(_checked(state.update_account, await _json_body(request, required=True)))
+
+    async def post_contract(request: Request) -> JSONResponse:
+        body = await _json_body(request, required=True)
+        return JSONResponse(_checked(state.update_contract, request.path_params["contract_id"], body))
 
     async def get_requests(request: Request) -> JSONResponse:
         return JSONResponse(state.request_log())
@@ -97,6 +101,7 @@ def control_routes(state: SandboxState) -> list[Route]:
         Route("/faults", delete_faults, methods=["DELETE"]),
         Route("/account", get_account, methods=["GET"]),
         Route("/account", post_account, methods=["POST"]),
+        Route("/contracts/{contract_id}", post_contract, methods=["POST"]),
         Route("/requests", get_requests, methods=["GET"]),
         Route("/requests", delete_requests, methods=["DELETE"]),
         Route("/approvals/{approval_id}/confirm", confirm, methods=["POST"]),

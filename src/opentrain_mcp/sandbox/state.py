@@ -77,6 +77,6 @@ class SandboxState(Hiring, Contracts, Listings, Diagnostics):
             if approval["type"] == "proposal_hire":
                 self._confirm_hire(approval, milestone, payment_source)
             else:
-                self._confirm_payment(approval)
+                self._confirm_payment(approval, payment_source)
             self._save()
             return self._approval_wire(approval)

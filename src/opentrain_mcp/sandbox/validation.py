@@ -1,4 +1,4 @@
-"""Hire request validation with zod-style issues (API reference §4.3, assumption A8)."""
+"""Request body validation with zod-style issues: hires (API reference §4.3, assumption A8) and milestones (§9)."""
 
 from __future__ import annotations
 
@@ -83,52 +83,17 @@ def validate_milestone(
             continue
         terms[key] = value
     amount = milestone.get("amount", _MISSING)
-    amount_path = [*base, "amount"]
-    if (
-        amount is _MISSING
-        or amount is None
-        or isinstance(amount, bool)
-        or not isinstance(amount, (int, float))
-        or (isinstance(amount, float) and not math.isfinite(amount))
-    ):
-        issues.append(_invalid_type(amount_path, "number", amount))
-    elif amount <= 0:
-        issues.append(
-            {
-                "code": "too_small",
-                "minimum": 0,
-                "inclusive": False,
-                "type": "number",
-                "path": amount_path,
-                "message": "Number must be greater than 0",
-            }
-        )
-    elif not decimal_places_ok(amount):
-        issues.append(
-            {
-                "code": "not_multiple_of",
-                "multipleOf": 0.01,
-                "path": amount_path,
-                "message": "Amount must have at most 2 decimal places",
-            }
-        )
+    amount_issue = _positive_number_issue(amount, [*base, "amount"], cents=True)
+    if amount_issue is not None:
+        issues.append(amount_issue)
     else:
         terms["amount"] = amount
     due = milestone.get("dueDate")
-    if due is not None:
-        if not isinstance(due, str):
-            issues.append(_invalid_type([*base, "dueDate"], "string", due))
-        elif not _valid_date(due):
-            issues.append(
-                {
-                    "code": "invalid_string",
-                    "validation": "regex",
-                    "path": [*base, "dueDate"],
-                    "message": "Invalid date, expected YYYY-MM-DD",
-                }
-            )
-        else:
-            terms["dueDate"] = due
+    due_issue = _date_issue(due, [*base, "dueDate"])
+    if due_issue is not None:
+        issues.append(due_issue)
+    else:
+        terms["dueDate"] = due
     if text_ok and not any(isinstance(terms[k], str) and terms[k].strip() for k in ("name", "description")):
         issues.append(
             {
@@ -138,6 +103,51 @@ def validate_milestone(
             }
         )
     return terms, issues
+
+
+def _positive_number_issue(value: Any, path: list[str | int], *, cents: bool) -> Issue | None:
+    """The zod-style issue of a required positive number (with at most 2 decimals when ``cents``), or None."""
+    if (
+        value is _MISSING
+        or value is None
+        or isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (isinstance(value, float) and not math.isfinite(value))
+    ):
+        return _invalid_type(path, "number", value)
+    if value <= 0:
+        return {
+            "code": "too_small",
+            "minimum": 0,
+            "inclusive": False,
+            "type": "number",
+            "path": path,
+            "message": "Number must be greater than 0",
+        }
+    if cents and not decimal_places_ok(value):
+        return {
+            "code": "not_multiple_of",
+            "multipleOf": 0.01,
+            "path": path,
+            "message": "Amount must have at most 2 decimal places",
+        }
+    return None
+
+
+def _date_issue(value: Any, path: list[str | int]) -> Issue | None:
+    """The issue of an optional ``YYYY-MM-DD`` date, or None (absent is fine)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return _invalid_type(path, "string", value)
+    if not _valid_date(value):
+        return {
+            "code": "invalid_string",
+            "validation": "regex",
+            "path": path,
+            "message": "Invalid date, expected YYYY-MM-DD",
+        }
+    return None
 
 
 def _valid_date(value: str) -> bool:
@@ -150,8 +160,8 @@ def _valid_date(value: str) -> bool:
     return True
 
 
-def parse_hire_body(raw: bytes) -> tuple[dict[str, Any], bool]:
-    """Parse and validate a hire request body; return ``(terms, confirmNotFitOverride)`` or raise a 400."""
+def _json_object_body(raw: bytes) -> dict[str, Any]:
+    """The request body as a JSON object, or the documented 400."""
     if not raw.strip():
         raise _bad_request("Request body is required.", [_invalid_type([], "object", _MISSING)])
     try:
@@ -163,6 +173,54 @@ def parse_hire_body(raw: bytes) -> tuple[dict[str, Any], bool]:
         ) from None
     if not isinstance(body, dict):
         raise _bad_request("Invalid request body.", [_invalid_type([], "object", body)])
+    return body
+
+
+def parse_milestone_body(raw: bytes, *, fixed_price: bool) -> dict[str, Any]:
+    """Validate a `POST /contracts/{id}/milestones` body (§9); return ``{name, description, amountUsd, volume,
+    dueDate}`` (absent = ``None``) or raise a 400. ``amountUsd`` is required on fixed-price contracts; other
+    contracts need ``amountUsd`` or ``volume``."""
+    body = _json_object_body(raw)
+    issues: list[Issue] = []
+    fields: dict[str, Any] = dict.fromkeys(("name", "description", "amountUsd", "volume", "dueDate"))
+    description = body.get("description", _MISSING)
+    if not isinstance(description, str):
+        issues.append(_invalid_type(["description"], "string", description))
+    elif not description.strip():
+        issues.append({"code": "too_small", "path": ["description"], "message": "Description is required"})
+    else:
+        fields["description"] = description
+    name = body.get("name")
+    if name is not None and not isinstance(name, str):
+        issues.append(_invalid_type(["name"], "string", name))
+    else:
+        fields["name"] = name
+    for key, cents in (("amountUsd", True), ("volume", False)):
+        value = body.get(key)
+        if value is None:
+            continue
+        issue = _positive_number_issue(value, [key], cents=cents)
+        if issue is not None:
+            issues.append(issue)
+        else:
+            fields[key] = value
+    if fixed_price and body.get("amountUsd") is None:
+        issues.append(_invalid_type(["amountUsd"], "number", _MISSING))
+    if not fixed_price and body.get("amountUsd") is None and body.get("volume") is None:
+        issues.append({"code": "custom", "path": [], "message": "Send amountUsd or volume"})
+    due_issue = _date_issue(body.get("dueDate"), ["dueDate"])
+    if due_issue is not None:
+        issues.append(due_issue)
+    else:
+        fields["dueDate"] = body.get("dueDate")
+    if issues:
+        raise _bad_request("Invalid milestone: see details.issues.", issues)
+    return fields
+
+
+def parse_hire_body(raw: bytes) -> tuple[dict[str, Any], bool]:
+    """Parse and validate a hire request body; return ``(terms, confirmNotFitOverride)`` or raise a 400."""
+    body = _json_object_body(raw)
     issues: list[Issue] = []
     milestone = body.get("milestone", _MISSING)
     if milestone is _MISSING or milestone is None:

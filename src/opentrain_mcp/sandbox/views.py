@@ -144,6 +144,46 @@ def _resolution_notice(view: dict[str, Any]) -> str:
     return ""
 
 
+WHAT_CONFIRMING_DOES = {
+    "milestone_fund": "Confirming charges the amount below to your card or credits and holds it in escrow; "
+    "the trainer is paid only when the milestone is approved later.",
+    "milestone_approve": "Confirming releases the escrowed amount below to the trainer. This pays them and "
+    "cannot be undone.",
+    "contract_end": "Confirming ends the contract. Funded milestones not yet approved are refunded; unfunded "
+    "ones are cancelled (sandbox assumption).",
+}
+
+
+def _money_details(view: dict[str, Any]) -> list[tuple[str, str]]:
+    """The money rows of a fund, release or end approval."""
+    approval, milestone, contract = view["approval"], view["milestone"], view["contract"]
+    kind = approval["type"]
+    if kind == "milestone_fund" and view["charge"] is not None:
+        charge = view["charge"]
+        label = {"pending": "Charge on confirmation", "confirmed": "Charged"}.get(
+            approval["status"], "Not charged"
+        )
+        return [
+            ("Marketplace fee (10%, sandbox assumption)", _usd(charge["marketplaceFee"])),
+            (label, f'<strong data-testid="total">{_usd(charge["total"])}</strong>'),
+        ]
+    if kind == "milestone_approve" and milestone and milestone.get("amountUsd") is not None:
+        label = {"pending": "Payout on confirmation", "confirmed": "Paid out"}.get(
+            approval["status"], "Not paid"
+        )
+        return [(label, f'<strong data-testid="total">{_usd(milestone["amountUsd"])}</strong>')]
+    if kind == "contract_end" and contract:
+        funded = [m for m in contract["milestones"] if m["status"] == "ACTIVE_FUNDED"]
+        total = sum((m["amountUsd"] or 0) for m in funded)
+        return [
+            (
+                "Funded, not yet approved",
+                f'<strong data-testid="total">{_usd(total)}</strong> in {len(funded)} milestone(s)',
+            )
+        ]
+    return []
+
+
 def _hire_actions(view: dict[str, Any], form: dict[str, str] | None) -> str:
     account = view["account"]
     terms = view["terms"]
@@ -272,6 +312,9 @@ def render_approval(
             details.append(("Milestone status", _e(milestone["status"])))
         if view["contract"]:
             details.append(("Trainer", _e(view["contract"]["freelancer"]["displayName"])))
+        details += _money_details(view)
+        if pending and approval["type"] in WHAT_CONFIRMING_DOES:
+            notices += _notice("info", WHAT_CONFIRMING_DOES[approval["type"]])
         if approval["result"]:
             details.append(("Result", f"<code>{_e(approval['result'])}</code>"))
         content = _render(
