@@ -15,20 +15,32 @@ from opentrain_mcp.api.errors import (
     ServerError,
     TransportError,
 )
-from opentrain_mcp.api.models import Approval, HireAccepted, Milestone
+from opentrain_mcp.api.models import (
+    Approval,
+    ApprovalAccepted,
+    ContractEnd,
+    ContractMilestone,
+    HireAccepted,
+    Milestone,
+    NewMilestone,
+)
 from opentrain_mcp.api.retry import RetryPolicy
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "ApiError",
     "Approval",
+    "ApprovalAccepted",
     "AuthenticationError",
     "BadRequestError",
     "ConfigurationError",
     "ConflictError",
+    "ContractEnd",
+    "ContractMilestone",
     "HireAccepted",
     "MalformedResponseError",
     "Milestone",
+    "NewMilestone",
     "NotFoundError",
     "OpenTrainClient",
     "OpenTrainError",

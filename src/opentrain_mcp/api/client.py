@@ -26,7 +26,16 @@ from opentrain_mcp.api.errors import (
     TransportError,
     error_class_for,
 )
-from opentrain_mcp.api.models import Approval, HireAccepted, Milestone, check_id
+from opentrain_mcp.api.models import (
+    Approval,
+    ApprovalAccepted,
+    ContractEnd,
+    ContractMilestone,
+    HireAccepted,
+    Milestone,
+    NewMilestone,
+    check_id,
+)
 from opentrain_mcp.api.retry import RETRYABLE_STATUSES, Deadline, RetryPolicy, parse_retry_after
 
 DEFAULT_BASE_URL = "https://app.opentrain.ai"
@@ -162,6 +171,55 @@ class OpenTrainClient:
             raise MalformedResponseError(f"asked for approval {approval_id!r}, got {approval.id!r}")
         return approval
 
+    # --- after the hire: milestones and contract end (payments:write) --------------------------
+
+    async def create_milestone(
+        self, contract_id: str, milestone: NewMilestone | dict[str, Any]
+    ) -> ContractMilestone:
+        """Add an unfunded milestone to a contract (runs directly; no money moves).
+
+        Not idempotent: a repeat creates a second milestone, so only a request that never reached OpenTrain is
+        retried.
+        """
+        check_id(contract_id, "contractId")
+        terms = milestone if isinstance(milestone, NewMilestone) else NewMilestone.model_validate(milestone)
+        data = await self._call(
+            "POST",
+            f"/contracts/{_seg(contract_id)}/milestones",
+            json=terms.to_wire(),
+            ok=(200, 201),
+            idempotent=False,
+        )
+        return _parse(ContractMilestone, data.get("milestone"), "milestone response")
+
+    async def fund_milestone(self, milestone_id: str) -> ApprovalAccepted:
+        """Ask to fund a ``NOT_FUNDED`` milestone: a pending ``milestone_fund`` approval a human must confirm."""
+        return await self._milestone_request(milestone_id, "fund")
+
+    async def approve_milestone(self, milestone_id: str) -> ApprovalAccepted:
+        """Ask to approve a funded milestone (releases the payout): a pending ``milestone_approve`` approval."""
+        return await self._milestone_request(milestone_id, "approve")
+
+    async def end_contract(self, contract_id: str) -> ContractEnd:
+        """End a contract: at once when nothing is funded, else a pending ``contract_end`` approval."""
+        check_id(contract_id, "contractId")
+        path = f"/contracts/{_seg(contract_id)}/end"
+        data = await self._call("POST", path, ok=(200, 202))
+        if "approval" not in data:
+            if data.get("ok") is not True or data.get("contractId") not in (None, contract_id):
+                raise MalformedResponseError(f"POST {path}: neither an approval nor ok for {contract_id!r}")
+            return ContractEnd(ended=True)
+        accepted = _parse(ApprovalAccepted, data, "contract end response")
+        _same_target(accepted.approval, "contractId", contract_id)
+        return ContractEnd(ended=False, approval=accepted.approval, message=accepted.message)
+
+    async def _milestone_request(self, milestone_id: str, action: str) -> ApprovalAccepted:
+        check_id(milestone_id, "milestoneId")
+        data = await self._call("POST", f"/milestones/{_seg(milestone_id)}/{action}", ok=(200, 201, 202))
+        accepted = _parse(ApprovalAccepted, data, f"milestone {action} response")
+        _same_target(accepted.approval, "milestoneId", milestone_id)
+        return accepted
+
     # --- reads --------------------------------------------------------------------------------
 
     async def list_updates(self, cursor: str | None = None, limit: int | None = None) -> dict[str, Any]:
@@ -210,8 +268,13 @@ class OpenTrainClient:
         json: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
         ok: tuple[int, ...] = (200,),
+        idempotent: bool = True,
     ) -> dict[str, Any]:
-        """Send one logical request under the retry policy; return the JSON object of a success."""
+        """Send one logical request under the retry policy; return the JSON object of a success.
+
+        A non-idempotent request is retried only when it certainly did not run: it never reached the server, or
+        the server answered 429.
+        """
         if not self._token:
             raise ConfigurationError("no OpenTrain API token is configured")
         policy = self.policy
@@ -245,6 +308,8 @@ class OpenTrainClient:
                     f"{method} {path}: {kind} ({type(exc).__name__})", may_have_reached_server=not never_sent
                 )
                 log.warning("%s %s attempt %d: %s", method, path, attempt, failure.message)
+                if not idempotent and not never_sent:
+                    raise failure from None
                 wait = policy.backoff(attempt)
             else:
                 elapsed_ms = (time.monotonic() - started) * 1000
@@ -264,7 +329,9 @@ class OpenTrainClient:
                 if response.status_code in ok:
                     return _json_object(response, f"{method} {path}")
                 failure = _error_from(response, method, path)
-                if response.status_code not in RETRYABLE_STATUSES:
+                if response.status_code not in RETRYABLE_STATUSES or (
+                    not idempotent and response.status_code != 429
+                ):
                     raise failure
                 asked = getattr(failure, "retry_after", None)
                 wait = asked if asked is not None else policy.backoff(attempt)
@@ -291,6 +358,13 @@ def new_http_client(policy: RetryPolicy | None = None) -> httpx2.AsyncClient:
 def _seg(value: str) -> str:
     """Percent-encode an (already validated) id as one path segment."""
     return quote(value, safe="")
+
+
+def _same_target(approval: Approval, key: str, expected: str) -> None:
+    """Reject an approval that names a different target than the one asked about."""
+    named = getattr(approval, key)
+    if named not in (None, expected):
+        raise MalformedResponseError(f"approval {approval.id!r} names {key} {named!r}, not {expected!r}")
 
 
 def _params(**values: Any) -> dict[str, Any] | None:

@@ -34,6 +34,43 @@ def check_id(value: str, what: str = "id") -> str:
     return value
 
 
+def _json_number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        raise ValueError(f"must be a JSON number of US dollars, e.g. 300 or 49.5, at most {MAX_AMOUNT_TEXT}")
+    if isinstance(value, int) and abs(value) > MAX_AMOUNT_USD:  # before float() could round it
+        raise ValueError(f"must be a positive number of US dollars, at most {MAX_AMOUNT_TEXT}")
+    return value
+
+
+def _usd_amount(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if not math.isfinite(value) or value <= 0 or value > MAX_AMOUNT_USD:
+        raise ValueError(f"must be a positive number of US dollars, at most {MAX_AMOUNT_TEXT}")
+    if Decimal(str(value)).as_tuple().exponent < -2:  # type: ignore[operator]
+        raise ValueError("must have at most 2 decimal places (whole cents), e.g. 49.5 or 49.99")
+    return value
+
+
+def _due_date(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("must be a date in the form YYYY-MM-DD")
+    try:
+        due = dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a real calendar date") from None
+    today = dt.datetime.now(dt.timezone.utc).date()
+    if due < today:
+        raise ValueError(f"must be today ({today.isoformat()}, UTC) or later, got {value}")
+    return value
+
+
+def _wire_number(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else value
+
+
 class Milestone(BaseModel):
     """The first escrow milestone of the contract a hire creates."""
 
@@ -46,41 +83,11 @@ class Milestone(BaseModel):
     )
     dueDate: str | None = Field(None, description="Due date, YYYY-MM-DD, today (UTC) or later")
 
-    @field_validator("amount", mode="before")
-    @classmethod
-    def _amount_is_a_number(cls, value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-            raise ValueError(
-                f"must be a JSON number of US dollars, e.g. 300 or 49.5, at most {MAX_AMOUNT_TEXT}"
-            )
-        if isinstance(value, int) and abs(value) > MAX_AMOUNT_USD:  # before float() could round it
-            raise ValueError(f"must be a positive number of US dollars, at most {MAX_AMOUNT_TEXT}")
-        return value
-
-    @field_validator("amount")
-    @classmethod
-    def _amount_is_money(cls, value: float) -> float:
-        if not math.isfinite(value) or value <= 0 or value > MAX_AMOUNT_USD:
-            raise ValueError(f"must be a positive number of US dollars, at most {MAX_AMOUNT_TEXT}")
-        if Decimal(str(value)).as_tuple().exponent < -2:  # type: ignore[operator]
-            raise ValueError("must have at most 2 decimal places (whole cents), e.g. 49.5 or 49.99")
-        return value
-
-    @field_validator("dueDate")
-    @classmethod
-    def _due_date_is_real(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            raise ValueError("must be a date in the form YYYY-MM-DD")
-        try:
-            due = dt.date.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not a real calendar date") from None
-        today = dt.datetime.now(dt.timezone.utc).date()
-        if due < today:
-            raise ValueError(f"must be today ({today.isoformat()}, UTC) or later, got {value}")
-        return value
+    _amount_is_a_number = field_validator("amount", mode="before")(
+        classmethod(lambda cls, v: _json_number(v))
+    )
+    _amount_is_money = field_validator("amount")(classmethod(lambda cls, v: _usd_amount(v)))
+    _due_date_is_real = field_validator("dueDate")(classmethod(lambda cls, v: _due_date(v)))
 
     @model_validator(mode="after")
     def _named_or_described(self) -> Milestone:
@@ -91,8 +98,42 @@ class Milestone(BaseModel):
     def to_wire(self) -> dict[str, Any]:
         """The JSON body fragment sent to the API (unset optional fields omitted)."""
         body = self.model_dump(exclude_none=True)
-        if float(self.amount).is_integer():
-            body["amount"] = int(self.amount)
+        body["amount"] = _wire_number(self.amount)
+        return body
+
+
+class NewMilestone(BaseModel):
+    """A further milestone on an existing contract (``POST /contracts/{id}/milestones``); nothing is funded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = Field(min_length=1, max_length=10_000, description="What the trainer delivers")
+    name: str | None = Field(None, max_length=500, description="Short milestone title")
+    amountUsd: float | None = Field(
+        None, description="USD, > 0, at most 2 decimals; required on fixed-price contracts"
+    )
+    volume: float | None = Field(None, gt=0, description="Hours or labels, for hourly / per-label contracts")
+    dueDate: str | None = Field(None, description="Due date, YYYY-MM-DD")
+
+    _amount_is_a_number = field_validator("amountUsd", mode="before")(
+        classmethod(lambda cls, v: v if v is None else _json_number(v))
+    )
+    _amount_is_money = field_validator("amountUsd")(classmethod(lambda cls, v: _usd_amount(v)))
+    _due_date_is_real = field_validator("dueDate")(classmethod(lambda cls, v: _due_date(v)))
+
+    @field_validator("description")
+    @classmethod
+    def _described(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("description must not be blank")
+        return value
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON body sent to the API (unset optional fields omitted)."""
+        body = self.model_dump(exclude_none=True)
+        for key in ("amountUsd", "volume"):
+            if key in body:
+                body[key] = _wire_number(body[key])
         return body
 
 
@@ -121,8 +162,32 @@ class Approval(WireModel):
     createdAt: str | None = None
 
 
-class HireAccepted(WireModel):
-    """The 202 answer to ``POST /proposals/{id}/hire``."""
+class ApprovalAccepted(WireModel):
+    """The 202 answer of a co-signed write: the pending approval and OpenTrain's message."""
 
     approval: Approval
+    message: str = ""
+
+
+class HireAccepted(ApprovalAccepted):
+    """The 202 answer to ``POST /proposals/{id}/hire``."""
+
+
+class ContractMilestone(WireModel):
+    """A milestone as a contract lists it."""
+
+    id: str
+    status: str = Field(description="NOT_FUNDED, ACTIVE_FUNDED, PAID, ... (kept as returned)")
+    name: str | None = None
+    description: str | None = None
+    amountUsd: float | None = None
+    volume: float | None = None
+    dueDate: str | None = None
+
+
+class ContractEnd(BaseModel):
+    """The answer to ``POST /contracts/{id}/end``: ended at once (200), or a pending approval (202)."""
+
+    ended: bool
+    approval: Approval | None = None
     message: str = ""
