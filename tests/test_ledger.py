@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from opentrain_mcp.ledger import HireRecord, Ledger, default_ledger_path
+from opentrain_mcp.ledger import SCHEMA_VERSION, HireRecord, Ledger, default_ledger_path
 
 REAL = "https://app.opentrain.ai"
 SANDBOX = "http://127.0.0.1:8787"
@@ -196,3 +196,51 @@ def test_two_processes_share_one_file(tmp_path: Path):
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_records_every_cosigned_kind_with_target_and_amount(ledger: Ledger):
+    fund = {**approval("apr_f"), "type": "milestone_fund", "proposalId": None, "milestoneId": "ms_1"}
+    rec = ledger.record(fund, api_origin=REAL, target_id="ms_1", amount_usd=220.0)
+    assert (rec.kind, rec.targetId, rec.amountUsd, rec.proposalId, rec.milestone) == (
+        "milestone_fund",
+        "ms_1",
+        220.0,
+        None,
+        None,
+    )
+    hire = ledger.record(approval("apr_h"), milestone=MILESTONE, api_origin=REAL, amount_usd=339.95)
+    assert (hire.kind, hire.targetId, hire.amountUsd) == ("proposal_hire", "prop_apr_h", 339.95)
+    assert [r.kind for r in ledger.list(api_origin=REAL)] == ["proposal_hire", "milestone_fund"]
+
+
+def test_a_schema_1_ledger_is_migrated_in_place(tmp_path: Path):
+    path = tmp_path / "ledger.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute(
+        """CREATE TABLE hires (
+        approvalId TEXT NOT NULL, proposalId TEXT NOT NULL, jobId TEXT, milestone TEXT NOT NULL,
+        status TEXT NOT NULL, approvalUrl TEXT, expiresAt TEXT, contractId TEXT, apiOrigin TEXT NOT NULL,
+        createdAt TEXT NOT NULL, updatedAt TEXT NOT NULL, PRIMARY KEY (apiOrigin, approvalId))"""
+    )
+    db.execute(
+        "INSERT INTO hires VALUES ('apr_1', 'prop_1', 'job_1', '{\"amount\": 300}', 'pending', NULL, NULL, NULL, "
+        "?, '2020-01-01T00:00:00.000Z', '2020-01-01T00:00:00.000Z')",
+        (REAL,),
+    )
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    led = Ledger(path)
+    [old] = led.list(api_origin=REAL)
+    assert (old.kind, old.targetId, old.proposalId, old.milestone) == (
+        "proposal_hire",
+        "prop_1",
+        "prop_1",
+        {"amount": 300},
+    )
+    led.record(
+        {**approval("apr_2"), "type": "contract_end", "proposalId": None}, api_origin=REAL, target_id="c_1"
+    )
+    assert next(r.kind for r in led.list(api_origin=REAL)) == "contract_end"
+    led.close()
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3

@@ -36,6 +36,7 @@ environment:
   OPENTRAIN_MCP_SANDBOX=1      same as --sandbox (1/true/yes/on or 0/false/no/off, any case)
   OPENTRAIN_MCP_READ_ONLY=1    same as --read-only (same values; anything else refuses to start)
   OPENTRAIN_MCP_TOOLS          same as --tools
+  OPENTRAIN_MCP_TOOLSETS       same as --toolsets
   OPENTRAIN_MCP_LEDGER         same as --ledger
   OPENTRAIN_MCP_POLICY         same as --policy; each policy key also has a variable, e.g.
                                OPENTRAIN_MCP_MAX_DAILY_USD (flags win over variables, variables over the file)
@@ -94,13 +95,20 @@ def _parser() -> argparse.ArgumentParser:
         "--read-only",
         action="store_true",
         default=env_flag("OPENTRAIN_MCP_READ_ONLY"),
-        help="register no tool that writes (request_hire disappears); env OPENTRAIN_MCP_READ_ONLY=1",
+        help="register no tool that writes (request_hire and the contract writes disappear); "
+        "env OPENTRAIN_MCP_READ_ONLY=1",
     )
     p.add_argument(
         "--tools",
         default=os.environ.get("OPENTRAIN_MCP_TOOLS"),
         metavar="A,B,C",
         help="expose only these tools (comma-separated); env OPENTRAIN_MCP_TOOLS",
+    )
+    p.add_argument(
+        "--toolsets",
+        default=os.environ.get("OPENTRAIN_MCP_TOOLSETS"),
+        metavar="hiring,contracts",
+        help="expose only these tool families (default both); env OPENTRAIN_MCP_TOOLSETS",
     )
     p.add_argument(
         "--ledger",
@@ -217,11 +225,12 @@ def _server_options(args: argparse.Namespace, scratch: str | None) -> ServerOpti
 
         ledger = str(default_ledger_path())
     tools = {t.strip() for t in args.tools.split(",") if t.strip()} if args.tools else None
-    options = ServerOptions(read_only=args.read_only, tools=tools, ledger_path=ledger)
+    toolsets = {t.strip() for t in args.toolsets.split(",") if t.strip()} if args.toolsets else None
+    options = ServerOptions(read_only=args.read_only, tools=tools, toolsets=toolsets, ledger_path=ledger)
     try:
         options.wanted()
     except ValueError as exc:
-        print(f"opentrain-mcp: --tools: {exc}", file=sys.stderr)
+        print(f"opentrain-mcp: --tools/--toolsets: {exc}", file=sys.stderr)
         return None
     from opentrain_mcp.policy import KEYS, PolicyError, load_policy
 

@@ -1,4 +1,5 @@
-"""Local SQLite record of hire requests, so approval ids survive restarts (the API cannot list them).
+"""Local SQLite record of co-signed requests (hires, milestone fund/release, contract end), so approval ids
+survive restarts (the API cannot list them).
 
 It also keeps the spend book the operator's policy counts against: one row per request that may cost money,
 with its kind and fee-inclusive amount, reserved before the request is sent and settled with its approval.
@@ -19,7 +20,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+_V2_COLUMNS = (
+    "approvalId, proposalId, jobId, milestone, status, approvalUrl, expiresAt, contractId, apiOrigin, createdAt, "
+    "updatedAt"
+)
 _SCHEMA = {  # the statements that bring a file from the previous version to this one
     1: (
         """CREATE TABLE hires (
@@ -36,6 +41,17 @@ _SCHEMA = {  # the statements that bring a file from the previous version to thi
         "CREATE INDEX spend_newest ON spend (apiOrigin, createdAt)",
         "CREATE INDEX spend_open ON spend (apiOrigin, status)",
     ),
+    3: (  # every co-signed request, not only hires: kind, targetId, fee-inclusive amountUsd
+        "ALTER TABLE hires RENAME TO hires_v2",
+        """CREATE TABLE hires (
+        approvalId TEXT NOT NULL, proposalId TEXT, jobId TEXT, milestone TEXT,
+        status TEXT NOT NULL, approvalUrl TEXT, expiresAt TEXT, contractId TEXT, apiOrigin TEXT NOT NULL,
+        createdAt TEXT NOT NULL, updatedAt TEXT NOT NULL, kind TEXT NOT NULL DEFAULT 'proposal_hire',
+        targetId TEXT, amountUsd REAL, PRIMARY KEY (apiOrigin, approvalId))""",
+        f"INSERT INTO hires ({_V2_COLUMNS}, targetId) SELECT {_V2_COLUMNS}, proposalId FROM hires_v2",
+        "DROP TABLE hires_v2",
+        "CREATE INDEX hires_newest ON hires (apiOrigin, createdAt)",
+    ),
 }
 RESERVED = "reserved"
 """Spend status while the request's answer is unknown (in flight, or it may have reached OpenTrain)."""
@@ -46,7 +62,7 @@ SUPERSEDING_KINDS = frozenset({"proposal_hire"})
 """Kinds where a request with new terms replaces the open one on the same subject."""
 _REFRESHED = ("status", "approvalUrl", "expiresAt", "contractId")
 _KEYS = ("id", "proposalId", "jobId", *_REFRESHED)  # approval keys stored, in column order
-_COLUMNS = ("approvalId", "proposalId", "jobId", *_REFRESHED, "milestone")
+_COLUMNS = ("approvalId", "proposalId", "jobId", *_REFRESHED, "milestone", "kind", "targetId", "amountUsd")
 _ONE = "apiOrigin = ? AND approvalId = ?"
 _KEY = ("id", "proposalId")  # without these a record cannot be found again; every other value is optional
 MEMORY = ":memory:"
@@ -54,12 +70,16 @@ MEMORY = ":memory:"
 
 @dataclasses.dataclass(frozen=True)
 class HireRecord:
-    """One hire request as this server last saw it."""
+    """One co-signed request (a hire, or a milestone fund/release or contract end) as this server last saw it.
+
+    ``amountUsd`` is the fee-inclusive estimate of what confirming it charges (hire, funding), the payout
+    (release), or ``None`` (contract end; hires recorded before schema 2).
+    """
 
     approvalId: str
-    proposalId: str
+    proposalId: str | None
     jobId: str | None
-    milestone: dict[str, Any]
+    milestone: dict[str, Any] | None
     status: str
     approvalUrl: str | None
     expiresAt: str | None
@@ -67,6 +87,9 @@ class HireRecord:
     apiOrigin: str
     createdAt: str
     updatedAt: str
+    kind: str = "proposal_hire"
+    targetId: str | None = None
+    amountUsd: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict with the same camelCase keys."""
@@ -168,7 +191,10 @@ def _origin(api_origin: str) -> str:
 def _select(db: sqlite3.Connection, where: str, params: tuple[Any, ...], limit: int = 1) -> list[HireRecord]:
     sql = f"SELECT * FROM hires WHERE {where} ORDER BY createdAt DESC, rowid DESC LIMIT ?"
     rows = db.execute(sql, (*params, limit)).fetchall()
-    return [HireRecord(**{**dict(row), "milestone": json.loads(row["milestone"])}) for row in rows]
+    return [
+        HireRecord(**{**dict(row), "milestone": json.loads(row["milestone"]) if row["milestone"] else None})
+        for row in rows
+    ]
 
 
 class Ledger:
@@ -231,14 +257,29 @@ class Ledger:
             self._conn.execute("COMMIT")
 
     def record(
-        self, approval: Mapping[str, Any], *, milestone: Mapping[str, Any], api_origin: str
+        self,
+        approval: Mapping[str, Any],
+        *,
+        milestone: Mapping[str, Any] | None = None,
+        api_origin: str,
+        target_id: str | None = None,
+        amount_usd: float | None = None,
     ) -> HireRecord:
-        """Insert or refresh a hire request; a repeat of the same approval keeps its ``createdAt``."""
+        """Insert or refresh a co-signed request; a repeat of the same approval keeps its ``createdAt``.
+
+        ``kind`` is the approval's ``type``; ``target_id`` the proposal, milestone or contract it acts on
+        (default: the proposal).
+        """
         origin, now = _origin(api_origin), _now()
-        values = [
-            _status(approval) if k == "status" else _text(approval, k, required=k in _KEY) for k in _KEYS
+        kind = _text(approval, "type") or "proposal_hire"
+        required = ("id",) if kind != "proposal_hire" else _KEY
+        values: list[Any] = [
+            _status(approval) if k == "status" else _text(approval, k, required=k in required) for k in _KEYS
         ]
-        values.append(json.dumps(_scrub(milestone), sort_keys=True, ensure_ascii=False))
+        values.append(
+            None if milestone is None else json.dumps(_scrub(milestone), sort_keys=True, ensure_ascii=False)
+        )
+        values += [kind, target_id or values[1], amount_usd]
         keep = ", ".join(f"{c} = COALESCE(excluded.{c}, {c})" for c in _COLUMNS[1:])
         with self._write() as db:
             db.execute(

@@ -30,7 +30,15 @@ FAULTS: dict[str, dict[str, Any]] = {
 }
 TERMS = {"name": "Fault batch", "amount": 99, "dueDate": "2027-05-01"}
 FIGURES: list[dict[str, Any]] = []
-ACTIONABLE = ("Next:", "same terms is safe", "Try again", "try again", "wait")
+ACTIONABLE = (
+    "Next:",
+    "same terms is safe",
+    "again is safe",
+    "before calling",
+    "Try again",
+    "try again",
+    "wait",
+)
 
 
 def arguments(tool: str, ids: dict[str, Any], approval_id: str) -> dict[str, Any]:
@@ -44,6 +52,13 @@ def arguments(tool: str, ids: dict[str, Any], approval_id: str) -> dict[str, Any
         },
         "get_proposal": {"proposalId": ids["proposals"]["hireable"][0]},
         "get_contract": {"contractId": "contractx"},
+        "create_milestone": {
+            "contractId": ids["contracts"]["alreadyHired"],
+            "milestone": {"description": "Fault batch", "amountUsd": 50},
+        },
+        "request_milestone_funding": {"milestoneId": "milestonex"},
+        "request_milestone_release": {"milestoneId": "milestonex"},
+        "end_contract": {"contractId": "contractx"},
     }.get(tool, {})
 
 

@@ -53,6 +53,19 @@ milestones = st.one_of(
         },
     ),
 )
+new_milestones = st.one_of(
+    scalars,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "name": st.one_of(scalars, st.text(max_size=60)),
+            "description": st.one_of(scalars, st.text(max_size=60)),
+            "amountUsd": amounts,
+            "volume": amounts,
+            "dueDate": dates,
+        },
+    ),
+)
 ARGS: dict[str, Any] = {
     "request_hire": st.fixed_dictionaries(
         {"proposalId": ids, "milestone": milestones}, optional={"confirmNotFitOverride": scalars}
@@ -75,6 +88,10 @@ ARGS: dict[str, Any] = {
         {"proposalId": ids, "milestone": milestones}, optional={"confirmNotFitOverride": scalars}
     ),
     "get_spend_status": st.fixed_dictionaries({}, optional={"x": scalars}),
+    "create_milestone": st.fixed_dictionaries({"contractId": ids, "milestone": new_milestones}),
+    "request_milestone_funding": st.fixed_dictionaries({"milestoneId": ids}),
+    "request_milestone_release": st.fixed_dictionaries({"milestoneId": ids}),
+    "end_contract": st.fixed_dictionaries({"contractId": ids}),
 }
 
 

@@ -103,17 +103,15 @@ class Milestone(BaseModel):
 
 
 class NewMilestone(BaseModel):
-    """A further milestone on an existing contract (``POST /contracts/{id}/milestones``); nothing is funded."""
+    """A further, unfunded milestone."""
 
     model_config = ConfigDict(extra="forbid")
 
     description: str = Field(min_length=1, max_length=10_000, description="What the trainer delivers")
-    name: str | None = Field(None, max_length=500, description="Short milestone title")
-    amountUsd: float | None = Field(
-        None, description="USD, > 0, at most 2 decimals; required on fixed-price contracts"
-    )
-    volume: float | None = Field(None, gt=0, description="Hours or labels, for hourly / per-label contracts")
-    dueDate: str | None = Field(None, description="Due date, YYYY-MM-DD")
+    name: str | None = Field(None, max_length=500, description="Short title")
+    amountUsd: float | None = Field(None, description="USD; required if fixed-price")
+    volume: float | None = Field(None, gt=0, description="Hours or labels, if not fixed-price")
+    dueDate: str | None = Field(None, description="YYYY-MM-DD")
 
     _amount_is_a_number = field_validator("amountUsd", mode="before")(
         classmethod(lambda cls, v: v if v is None else _json_number(v))

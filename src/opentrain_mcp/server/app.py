@@ -14,24 +14,46 @@ from opentrain_mcp.policy import SpendPolicy
 from opentrain_mcp.server import text
 from opentrain_mcp.server.schema import compact_tool_schemas
 from opentrain_mcp.server.state import lifespan_for
-from opentrain_mcp.server.tools import approvals, hire, reads, spend
+from opentrain_mcp.server.tools import approvals, contracts, hire, reads, spend
 from opentrain_mcp.server.tools._common import CheckedMCPServer
 
-WRITE_TOOLS = ("request_hire",)
-ALL_TOOLS = (
+WRITE_TOOLS = (
     "request_hire",
-    "check_approval",
-    "wait_for_approval",
-    "list_hire_requests",
-    "list_jobs",
-    "list_proposals",
-    "get_proposal",
-    "list_contracts",
-    "get_contract",
-    "check_hiring_readiness",
-    "preview_hire",
-    "get_spend_status",
+    "create_milestone",
+    "request_milestone_funding",
+    "request_milestone_release",
+    "end_contract",
 )
+TOOLSETS = {
+    "hiring": (
+        "request_hire",
+        "check_approval",
+        "wait_for_approval",
+        "list_hire_requests",
+        "list_jobs",
+        "list_proposals",
+        "get_proposal",
+        "list_contracts",
+        "get_contract",
+        "check_hiring_readiness",
+        "preview_hire",
+        "get_spend_status",
+    ),
+    "contracts": (
+        "create_milestone",
+        "request_milestone_funding",
+        "request_milestone_release",
+        "end_contract",
+        "check_approval",
+        "wait_for_approval",
+        "list_hire_requests",
+        "list_contracts",
+        "get_contract",
+        "get_spend_status",
+    ),
+}
+"""Tool families for ``--toolsets``; a tool may belong to several (approvals and contract reads serve both)."""
+ALL_TOOLS = tuple(dict.fromkeys(name for names in TOOLSETS.values() for name in names))
 
 
 @dataclass
@@ -40,6 +62,7 @@ class ServerOptions:
 
     read_only: bool = False
     tools: set[str] | None = None
+    toolsets: set[str] | None = None
     ledger_path: str | None = None
     watch_interval: float = 2.0
     policy: RetryPolicy | None = None
@@ -47,12 +70,20 @@ class ServerOptions:
     stateless: bool = False
 
     def wanted(self) -> set[str]:
+        """The tools to register: those of ``toolsets`` (default all), narrowed to ``tools``, minus writes."""
         chosen = set(ALL_TOOLS) if self.tools is None else set(self.tools)
         unknown = chosen - set(ALL_TOOLS)
         if unknown:
             raise ValueError(
                 f"unknown tool(s): {', '.join(sorted(unknown))}; choose from {', '.join(ALL_TOOLS)}"
             )
+        if self.toolsets is not None:
+            unknown = self.toolsets - set(TOOLSETS)
+            if unknown:
+                raise ValueError(
+                    f"unknown toolset(s): {', '.join(sorted(unknown))}; choose from {', '.join(TOOLSETS)}"
+                )
+            chosen &= {name for family in self.toolsets for name in TOOLSETS[family]}
         return chosen - set(WRITE_TOOLS) if self.read_only else chosen
 
 
@@ -85,6 +116,7 @@ def build_server(settings: Settings, options: ServerOptions | None = None, **kwa
     approvals.register(mcp, wanted, stateless=options.stateless)
     reads.register(mcp, wanted)
     spend.register(mcp, wanted)
+    contracts.register(mcp, wanted)
     compact_tool_schemas(mcp, terse={"preview_hire"})
 
     @mcp.prompt(name="hire_candidate", title="Hire a candidate", description="Step-by-step hiring workflow.")

@@ -52,8 +52,9 @@ async def tool_errors(tool: str, state: AppState, *, writes: bool) -> AsyncItera
     except OpenTrainError as exc:
         links, warnings = _vetted_error_links(exc, state)
         log.info("%s failed: %r", tool, exc)
-        raise ToolError("\n".join([text.explain_error(exc, writes=writes, links=links), *warnings])) from None
+        explained = text.explain_error(exc, writes=writes, links=links, tool=tool)
+        raise ToolError("\n".join([explained, *warnings])) from None
     except Exception:
         ref = secrets.token_hex(4)
         log.exception("%s: unexpected error (reference %s)", tool, ref)
-        raise ToolError(text.internal_error(ref, writes=writes)) from None
+        raise ToolError(text.internal_error(ref, writes=writes, tool=tool)) from None

@@ -30,7 +30,9 @@ INSTRUCTIONS = (
     "Then use wait_for_approval or check_approval to learn the outcome. Only confirmed means hired. Read "
     "tools: list_jobs, list_proposals, get_proposal, list_contracts, get_contract, check_hiring_readiness; "
     "list_hire_requests recovers approval ids after a restart. The operator's spend policy caps what may be "
-    "requested: preview_hire checks a hire first, get_spend_status shows usage; only the human can change it."
+    "requested: preview_hire checks a hire first, get_spend_status shows usage; only the human can change it. "
+    "After the hire: create_milestone, then request_milestone_funding, request_milestone_release and "
+    "end_contract, each confirmed by a human the same way."
 )
 
 REQUEST_HIRE = (
@@ -51,8 +53,8 @@ WAIT_FOR_APPROVAL = (
 )
 
 LIST_HIRE_REQUESTS = (
-    "Hire requests made through this server (kept locally, survives restarts), newest first, with approval ids "
-    "and refreshed status. Use it to recover approval ids."
+    "Requests made through this server (hires, milestone funding/release, contract ends; kept locally), newest "
+    "first, with approval ids and refreshed status. Use it to recover approval ids."
 )
 
 HIRE_PROMPT = """Help me hire an AI trainer on OpenTrain{job}.
@@ -68,6 +70,29 @@ APPROVAL_ID = "Approval id from request_hire (approval.id)"
 MILESTONE = "First escrow milestone: name and/or description, amount (USD), dueDate"
 NOT_FIT_OVERRIDE = "true only if the human explicitly said to hire a proposal marked Not a fit"
 SANDBOX_NOTE = "Sandbox: simulated OpenTrain, no real hire or money."
+
+CREATE_MILESTONE = (
+    "Add an unfunded milestone to an active contract; runs at once, moves no money. Each call adds one. Then "
+    "request_milestone_funding."
+)
+REQUEST_MILESTONE_FUNDING = (
+    "Ask to fund a NOT_FUNDED milestone (escrow). Charges nothing: a human must confirm at approvalUrl; give "
+    "them the link, then check_approval. Repeats return the same approval."
+)
+REQUEST_MILESTONE_RELEASE = (
+    "Ask to release a funded milestone's payout to the trainer once the human accepts the work. Pays nothing "
+    "until a human confirms at approvalUrl. Repeats return the same approval."
+)
+END_CONTRACT = (
+    "End an active contract: at once if nothing is funded, else a human must confirm at approvalUrl. Repeats "
+    "return the same approval."
+)
+CONTRACT_ID = "Contract id, exactly as OpenTrain returned it"
+MILESTONE_ID = "Milestone id, exactly as returned"
+FUND_FEE_RULE = (
+    "estimate: amount + 10% marketplace fee; OpenTrain documents the 10% for hires only, not for later "
+    "milestones, so the approval page shows the real charge"
+)
 
 
 def money(value: float) -> str:
@@ -131,12 +156,81 @@ def hire_text(
     return "\n".join(lines)
 
 
+def quoted(value: object, limit: int = 80) -> str:
+    """Upstream free text for a sentence: control characters and runs of whitespace collapsed, capped, quoted."""
+    flat = " ".join("".join(c if c.isprintable() else " " for c in str(value)).split())
+    return f'"{flat[:limit]}{"…" if len(flat) > limit else ""}"'
+
+
+MILESTONE_CREATED_NEXT = (
+    "Nothing is funded yet: call request_milestone_funding with milestone.id when the human agrees."
+)
+COSIGN_NEXT_STEP = {
+    "milestone_fund": "Give the human approval.approvalUrl; nothing is charged until they confirm. Then "
+    "check_approval: confirmed means the milestone is ACTIVE_FUNDED (held in escrow).",
+    "milestone_approve": "Give the human approval.approvalUrl; the trainer is paid only when they confirm. Then "
+    "check_approval: confirmed means the milestone is PAID.",
+    "contract_end": "Give the human approval.approvalUrl; the contract ends only when they confirm. Then "
+    "check_approval: confirmed means the contract has ended.",
+}
+ENDED_AT_ONCE = (
+    "The contract has ended at once (no milestone was funded, so no approval). Nothing was charged."
+)
+ENDED_NEXT = "Tell the human; list_contracts shows it as ended."
+
+
+def cosign_asks(kind: str, milestone: str, trainer: str, amount: float | None, charge: float | None) -> str:
+    """What the human is asked to approve, in one sentence (names already ``quoted``)."""
+    if kind == "milestone_fund":
+        cost = f"{money(charge)} ({FUND_FEE_RULE})" if charge is not None else "the amount shown on the page"
+        return f"Fund milestone {milestone} for {trainer}: charges {cost}, held in escrow until released."
+    if kind == "milestone_approve":
+        paid = money(amount) if amount is not None else "the escrowed amount"
+        return f"Approve milestone {milestone} and release {paid} to {trainer}. This pays the trainer."
+    refund = f" Funded, not yet approved: {money(amount)}, settled on the page." if amount else ""
+    return f"End the contract with {trainer}.{refund}"
+
+
+def cosign_text(
+    asks: str, url: str, expires_at: str | None, approval_id: str, sandbox: bool, shown: str | None
+) -> str:
+    lines = [
+        "Requested, NOT done yet: a human must confirm.",
+        asks,
+        f"Link for the human: {url}",
+        f"Expires {expires_at or 'in ~72 h'}. Then call check_approval (approvalId {approval_id}).",
+    ]
+    if shown in ELICITATION_NOTES:
+        lines.insert(1, ELICITATION_NOTES[shown])
+    if sandbox:
+        lines.append(SANDBOX_NOTE)
+    return "\n".join(lines)
+
+
+def cosign_prompt(asks: str, expires_at: str | None) -> str:
+    """The URL elicitation message for a fund, release or end approval."""
+    return f"{asks} Expires {expires_at or 'in about 72 h'}. Nothing happens unless you confirm on OpenTrain's page."
+
+
 _CONFIRMED = {
     "proposal_hire": "The human confirmed: the trainer is hired and contract {contractId} exists with its "
     "first milestone funded.",
     "milestone_fund": "The human confirmed: the milestone is funded (money held in escrow).",
     "milestone_approve": "The human confirmed: the milestone is approved and the payout released.",
     "contract_end": "The human confirmed: the contract has ended.",
+}
+
+
+_CONFIRMED_NEXT = {
+    "milestone_fund": "Tell the human; the trainer can work. Once the human accepts the work, "
+    "request_milestone_release.",
+    "milestone_approve": "Tell the human; add the next milestone with create_milestone, or end_contract.",
+    "contract_end": "Tell the human; nothing more runs on this contract.",
+}
+_REQUEST_TOOL = {
+    "milestone_fund": "request_milestone_funding",
+    "milestone_approve": "request_milestone_release",
+    "contract_end": "end_contract",
 }
 
 
@@ -151,17 +245,16 @@ def approval_meaning(status: str, kind: str, contract_id: str | None) -> tuple[s
         meaning = _CONFIRMED.get(kind, "The human confirmed this {type} approval.").format(
             contractId=contract_id or "(see result)", type=kind
         )
-        follow = "Tell the human; get_contract shows the contract."
-        return meaning, follow
+        return meaning, _CONFIRMED_NEXT.get(kind, "Tell the human; get_contract shows the contract.")
     if status == "declined":
-        return (
-            "The human declined. Nothing was hired or charged.",
-            "Do not retry unless the human asks.",
+        nothing = (
+            "Nothing was hired or charged." if kind == "proposal_hire" else "Nothing ran and nothing moved."
         )
+        return f"The human declined. {nothing}", "Do not retry unless the human asks."
     if status == "expired":
         return (
             "Not confirmed in time, or replaced by a request with new terms. Nothing happened.",
-            "If the human still wants it, call request_hire again (new approval).",
+            f"If the human still wants it, call {_REQUEST_TOOL.get(kind, 'request_hire')} again (new approval).",
         )
     return (
         f"Unrecognised status {status!r}: treat it as not confirmed.",
@@ -286,22 +379,50 @@ def _headline(exc: OpenTrainError) -> str:
     return f"OpenTrain refused the request{meta}: {exc.message}"
 
 
-def explain_error(exc: OpenTrainError, *, writes: bool, links: dict[str, str | None]) -> str:
+REPEAT_NOTES = {
+    "create_milestone": "The milestone may have been created. Check get_contract before calling create_milestone "
+    "again, or it may be added twice.",
+    **{
+        tool: f"The request may have been recorded. Calling {tool} again is safe: it returns the same pending "
+        "approval instead of creating a second one."
+        for tool in ("request_milestone_funding", "request_milestone_release", "end_contract")
+    },
+}
+
+
+def explain_error(
+    exc: OpenTrainError, *, writes: bool, links: dict[str, str | None], tool: str = "request_hire"
+) -> str:
     """Error text for the model: what happened, the request id, and the next action."""
+    repeat = REPEAT_NOTES.get(tool, SAFE_TO_REPEAT)
     if isinstance(exc, ConfigurationError):
         return f"opentrain-mcp is not configured: {exc.message}. {TOKEN_HELP}"
     if isinstance(exc, TransportError):
         text = f"Could not get an answer from OpenTrain: {exc.message}. Retries were made within the time budget."
-        return f"{text} {SAFE_TO_REPEAT if writes else 'Try again in a minute.'}"
+        return f"{text} {repeat if writes else 'Try again in a minute.'}"
     if isinstance(exc, MalformedResponseError):
         rid = f" (requestId {exc.request_id})" if exc.request_id else ""
         text = f"OpenTrain sent an unexpected response{rid}: {exc.message}."
-        return f"{text} {SAFE_TO_REPEAT if writes else 'Try again later; report it if it persists.'}"
+        return f"{text} {repeat if writes else 'Try again later; report it if it persists.'}"
     head = _headline(exc)
-    return f"{head}\nNext: {_next_action(exc, writes=writes, links=links)}"
+    return f"{head}\nNext: {_next_action(exc, writes=writes, links=links, tool=tool, repeat=repeat)}"
 
 
-def _next_action(exc: OpenTrainError, *, writes: bool, links: dict[str, str | None]) -> str:
+_TOKEN_SCOPES = dict.fromkeys(REPEAT_NOTES, "payments:write")
+
+_CONFLICTS = {
+    "milestone_not_fundable": "the milestone is not NOT_FUNDED (already funded, paid, or on an ended contract); "
+    "get_contract shows its status. Do not retry unchanged.",
+    "milestone_not_funded": "only an ACTIVE_FUNDED milestone can be released; fund it first "
+    "(request_milestone_funding) or check get_contract.",
+    "contract_ended": "the contract has ended; nothing more can run on it. Check list_contracts.",
+    "contract_rate_missing": "this contract has no rate to price a volume; send amountUsd instead.",
+}
+
+
+def _next_action(
+    exc: OpenTrainError, *, writes: bool, links: dict[str, str | None], tool: str, repeat: str
+) -> str:
     reason = exc.reason
     if isinstance(exc, BadRequestError):
         issues = "; ".join(
@@ -321,7 +442,7 @@ def _next_action(exc: OpenTrainError, *, writes: bool, links: dict[str, str | No
             has = f" (token has: {', '.join(granted)})" if isinstance(granted, list) else ""
             return (
                 f"the token lacks scope {', '.join(exc.required_scopes)}{has}. Ask the human to create a token "
-                "with proposals:write and payments:read and set it as OT_API_TOKEN."
+                f"with {_TOKEN_SCOPES.get(tool, 'proposals:write and payments:read')} and set it as OT_API_TOKEN."
             )
         if exc.details.get("featureKey"):
             return (
@@ -338,7 +459,9 @@ def _next_action(exc: OpenTrainError, *, writes: bool, links: dict[str, str | No
         if reason == "payment_method_required":
             url = links.get("billingUrl")
             where = f"at {url}" if url else "in the OpenTrain app's billing settings (the link was withheld)"
-            return f"ask the human to add a payment method or credits {where}, then call request_hire again."
+            return f"ask the human to add a payment method or credits {where}, then call {tool} again."
+        if reason in _CONFLICTS:
+            return _CONFLICTS[reason]
         if reason == "already_accepted":
             return (
                 "this proposal is already hired; no new request was made. Find its contract with "
@@ -352,13 +475,11 @@ def _next_action(exc: OpenTrainError, *, writes: bool, links: dict[str, str | No
         return "the action conflicts with the current state; tell the human the reason above. Do not retry unchanged."
     if isinstance(exc, RateLimitError):
         wait = f"{exc.retry_after:.0f} s" if exc.retry_after is not None else "a minute"
-        return f"rate limited; wait {wait} before calling again." + (f" {SAFE_TO_REPEAT}" if writes else "")
+        return f"rate limited; wait {wait} before calling again." + (f" {repeat}" if writes else "")
     if isinstance(exc, ServerError):
-        return "OpenTrain had a server error; try again shortly." + (f" {SAFE_TO_REPEAT}" if writes else "")
+        return "OpenTrain had a server error; try again shortly." + (f" {repeat}" if writes else "")
     if isinstance(exc, ApiError):
-        return "unexpected API answer; tell the human the message above." + (
-            f" {SAFE_TO_REPEAT}" if writes else ""
-        )
+        return "unexpected API answer; tell the human the message above." + (f" {repeat}" if writes else "")
     return "tell the human the message above."
 
 
@@ -371,9 +492,9 @@ def untrusted_link(kind: str, why: str, trusted_origin: str, approval_id: str | 
     )
 
 
-def internal_error(ref: str, *, writes: bool) -> str:
+def internal_error(ref: str, *, writes: bool, tool: str = "request_hire") -> str:
     text = f"Internal error in opentrain-mcp (reference {ref}; details are in the server's log)."
-    return f"{text} {SAFE_TO_REPEAT if writes else 'Nothing was changed; try again.'}"
+    return f"{text} {REPEAT_NOTES.get(tool, SAFE_TO_REPEAT) if writes else 'Nothing was changed; try again.'}"
 
 
 # Argument errors: "`milestone.amount`: must be ..." lines, one per problem, never pydantic's own dump.

@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import logging
-import secrets
 from typing import Annotated, Any, Literal
 
-import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
-from mcp.types import (
-    CallToolResult,
-    ElicitRequest,
-    ElicitRequestURLParams,
-    ElicitResult,
-    InputRequiredResult,
-    ToolAnnotations,
-)
-from mcp.types.version import MODERN_PROTOCOL_VERSIONS
+from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from opentrain_mcp.api.errors import OpenTrainError
@@ -28,10 +18,9 @@ from opentrain_mcp.server.budget import MAX_REFRESH, hire_budget
 from opentrain_mcp.server.links import vet_link
 from opentrain_mcp.server.state import AppState
 from opentrain_mcp.server.tools._common import opaque_id, result, state_of, tool_call
+from opentrain_mcp.server.tools._cosign import show_link, supports_url_elicitation
 
 log = logging.getLogger("opentrain_mcp.server")
-ELICITATION_WAIT = 20.0
-ELICITATION_KEY = "approval"
 
 
 class ChargeEstimate(BaseModel):
@@ -59,9 +48,12 @@ class HireRequest(BaseModel):
 
 class HireRecord(BaseModel):
     approvalId: str
-    proposalId: str
+    kind: str = "proposal_hire"
+    targetId: str | None = None
+    amountUsd: float | None = None
+    proposalId: str | None = None
     status: str
-    milestone: dict[str, Any]
+    milestone: dict[str, Any] | None = None
     approvalUrl: str | None = None
     expiresAt: str | None = None
     contractId: str | None = None
@@ -97,14 +89,10 @@ def record_hire(state: AppState, approval: Approval, proposal_id: str, milestone
                 {**approval.model_dump(), "proposalId": proposal_id},
                 milestone=milestone.to_wire(),
                 api_origin=state.trusted_origin,
+                amount_usd=estimate_charge(milestone.amount).total,
             )
     except Exception:
         log.exception("ledger: could not record approval %s; the link is still returned", approval.id)
-
-
-def supports_url_elicitation(ctx: Context[Any, Any]) -> bool:
-    caps = ctx.client_capabilities
-    return bool(caps and caps.elicitation and caps.elicitation.url is not None)
 
 
 async def _candidate_name(state: AppState, proposal_id: str) -> str:
@@ -114,30 +102,6 @@ async def _candidate_name(state: AppState, proposal_id: str) -> str:
         return "the candidate"
     name = (proposal.get("candidate") or {}).get("displayName")
     return name if isinstance(name, str) and name else "the candidate"
-
-
-async def show_link(
-    state: AppState, ctx: Context[Any, Any], approval: Approval, url: str, message: str
-) -> str | InputRequiredResult:
-    """Put the approval link in front of the human via the client (URL elicitation), never blocking for long."""
-    if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
-        answer = (ctx.input_responses or {}).get(ELICITATION_KEY)
-        if answer is None:
-            params = ElicitRequestURLParams(message=message, url=url)
-            return InputRequiredResult(
-                input_requests={ELICITATION_KEY: ElicitRequest(params=params)}, request_state=approval.id
-            )
-        return answer.action if isinstance(answer, ElicitResult) else "unanswered"
-    if not ctx.session.can_send_request:
-        return "unanswered"
-    elicitation_id = f"opentrain-approval-{approval.id}-{secrets.token_hex(4)}"
-    outcome = "unanswered"
-    with anyio.move_on_after(ELICITATION_WAIT):
-        reply = await ctx.elicit_url(message=message, url=url, elicitation_id=elicitation_id)
-        outcome = reply.action
-    if outcome == "accept":
-        state.open_elicitations.setdefault(approval.id, []).append((ctx.session, elicitation_id))
-    return outcome
 
 
 def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
@@ -242,7 +206,6 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
                 ]
                 out = HireRequests(hireRequests=records, ledger=str(ledger.path))
                 lines = [
-                    f"{r.approvalId} {r.status} proposal {r.proposalId} {r.approvalUrl or ''}"
-                    for r in records
+                    f"{r.approvalId} {r.status} {r.kind} {r.targetId} {r.approvalUrl or ''}" for r in records
                 ]
                 return result(out, "\n".join(lines) or "No hire requests recorded yet.")
