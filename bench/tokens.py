@@ -8,6 +8,8 @@ from typing import Any
 from common import Sandbox, ours_args, stdio
 from pydantic import BaseModel
 
+from opentrain_mcp.server.app import TOOLS_LIST_BUDGET
+
 try:
     import tiktoken
 
@@ -62,6 +64,7 @@ async def token_budget(sb: Sandbox) -> dict[str, Any]:
     return {
         "tiktoken": _ENC is not None,
         "toolset": size(listed),
+        "toolsetBudget": TOOLS_LIST_BUDGET,
         "count": len(tools),
         "per_tool": {n: size(t) for n, t in sorted(tools.items())},
         "pair": size(pair),

@@ -11,7 +11,7 @@ import pytest
 from mcp import Client
 from mcp.types import ElicitRequestURLParams
 
-from opentrain_mcp.server.app import WRITE_TOOLS, build_server
+from opentrain_mcp.server.app import TOOLS_LIST_BUDGET, WRITE_TOOLS, build_server
 from tests.conftest import Controls
 from tests.server.test_human_loop import elicitor, server
 from tests.server.test_tools import text_of
@@ -30,7 +30,6 @@ CONTRACT_TOOLS = {
     "request_milestone_release",
     "end_contract",
 }
-TOOLS_LIST_BUDGET = 3200
 
 
 def contract_of(sandbox: Any, contract_id: str) -> dict[str, Any]:

@@ -53,6 +53,8 @@ TOOLSETS = {
     ),
 }
 """Tool families for ``--toolsets``; a tool may belong to several (approvals and contract reads serve both)."""
+TOOLS_LIST_BUDGET = 3200
+"""Most tokens (compact JSON bytes / 4) the default ``tools/list`` may cost; checked by a test and ``bench/``."""
 ALL_TOOLS = tuple(dict.fromkeys(name for names in TOOLSETS.values() for name in names))
 
 
