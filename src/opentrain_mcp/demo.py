@@ -1,4 +1,5 @@
-"""``opentrain-mcp demo``: the whole hire flow against the sandbox, through a real MCP client over stdio."""
+"""``opentrain-mcp demo``: the whole hire flow and the engagement after it (release, a new milestone, funding,
+release, end) against the sandbox, through a real MCP client over stdio."""
 
 from __future__ import annotations
 
@@ -12,6 +13,11 @@ DEFAULT_TERMS = {
     "name": "Pilot labeling batch",
     "description": "Label 1,000 support tickets by intent, following the guidelines",
     "amount": 300,
+}
+NEXT_MILESTONE = {
+    "name": "Second labeling batch",
+    "description": "Label 4,000 more support tickets by intent",
+    "amountUsd": 1200,
 }
 
 
@@ -43,11 +49,12 @@ def _check(result: Any, what: str) -> dict[str, Any]:
 async def run(interactive: bool, timeout: float) -> None:
     import datetime as dt
 
-    import httpx2
     from mcp import Client, StdioServerParameters
 
-    server = StdioServerParameters(command=sys.executable, args=["-m", "opentrain_mcp", "--sandbox"])
+    args = ["-m", "opentrain_mcp", "--sandbox", "--toolsets", "hiring,contracts"]
+    server = StdioServerParameters(command=sys.executable, args=args)
     started = time.monotonic()
+    deadline = started + timeout
     async with Client(server, mode="legacy") as client:
         _say("1. Started `opentrain-mcp --sandbox` over stdio", f"   protocol {client.protocol_version}")
         tools = (await client.list_tools()).tools
@@ -82,40 +89,7 @@ async def run(interactive: bool, timeout: float) -> None:
         )
         _say("5. The link the agent gives its human", f"   {approval['approvalUrl']}")
 
-        if interactive:
-            print("   Open it in a browser and click Confirm (or Decline). Waiting...", flush=True)
-        else:
-            page_origin = approval["approvalUrl"].split("/approvals/")[0]  # a browser sends its page's Origin
-            response = httpx2.post(
-                approval["approvalUrl"] + "/confirm",
-                headers={"Origin": page_origin},
-                follow_redirects=True,
-                timeout=10,
-            )
-            response.raise_for_status()
-            _say("6. The human confirmed on the approval page", f"   POST {approval['approvalUrl']}/confirm")
-
-        deadline = time.monotonic() + timeout
-        status = approval["status"]
-        while status == "pending" and (left := deadline - time.monotonic()) > 0:
-            wait = max(1, min(MAX_WAIT_SECONDS, math.ceil(left)))
-            waited = _check(
-                await client.call_tool(
-                    "wait_for_approval", {"approvalId": approval["id"], "timeoutSeconds": wait}
-                ),
-                "wait_for_approval",
-            )
-            status = waited["approval"]["status"]
-        checked = _check(
-            await client.call_tool("check_approval", {"approvalId": approval["id"]}), "check_approval"
-        )
-        status = checked["approval"]["status"]
-        _say("7. check_approval", f"   {status}: {checked['meaning']}")
-        if status == "pending":
-            raise DemoStopped(f"nobody confirmed the approval within {timeout:g} s (it is still pending)")
-        if status != "confirmed":
-            raise DemoStopped(f"the approval ended {status!r}, not confirmed: nothing was hired")
-
+        checked = await _human_decides(client, approval, interactive, deadline, timeout, ("6.", "7."))
         contract_id = checked["approval"]["contractId"]
         contract = _check(await client.call_tool("get_contract", {"contractId": contract_id}), "get_contract")
         lines = [
@@ -126,15 +100,109 @@ async def run(interactive: bool, timeout: float) -> None:
             for m in contract["milestones"]
         ]
         _say("8. The contract", "\n".join(lines))
+
+        pilot = contract["milestones"][0]["id"]
+        release = {"milestoneId": pilot}
+        await _cosigned(client, "9.", "request_milestone_release", release, interactive, deadline, timeout)
+        added = _check(
+            await client.call_tool(
+                "create_milestone", {"contractId": contract_id, "milestone": NEXT_MILESTONE}
+            ),
+            "create_milestone",
+        )["milestone"]
+        _say("10. create_milestone -> runs at once, nothing funded", f"   {added['id']}: {added['status']}")
+        batch = {"milestoneId": added["id"]}
+        await _cosigned(client, "11.", "request_milestone_funding", batch, interactive, deadline, timeout)
+        await _cosigned(client, "12.", "request_milestone_release", batch, interactive, deadline, timeout)
+        end = _check(await client.call_tool("end_contract", {"contractId": contract_id}), "end_contract")
+        _say("13. end_contract", f"   {end['asks']}")
+        if not end["ended"]:
+            await _human_decides(client, end["approval"], interactive, deadline, timeout, ("13b.", "13c."))
+        contract = _check(await client.call_tool("get_contract", {"contractId": contract_id}), "get_contract")
+        lines = [f"   contract {contract['id']}: {contract['status']}"]
+        lines += [
+            f"   milestone {m['name']!r}: {m['status']} ${m['amountUsd']:,.2f}"
+            for m in contract["milestones"]
+        ]
+        _say("14. The contract at the end", "\n".join(lines))
     print(
         f"\nDemo complete in {time.monotonic() - started:.1f} s: every step worked (sandbox, no real money)."
     )
 
 
+async def _human_decides(
+    client: Any,
+    approval: dict[str, Any],
+    interactive: bool,
+    deadline: float,
+    timeout: float,
+    steps: tuple[str, str],
+) -> dict[str, Any]:
+    """The human confirms the approval (you, in --interactive mode); the agent waits and checks the outcome."""
+    import httpx2
+
+    if interactive:
+        print("   Open it in a browser and click Confirm (or Decline). Waiting...", flush=True)
+    else:
+        page_origin = approval["approvalUrl"].split("/approvals/")[0]  # a browser sends its page's Origin
+        response = httpx2.post(
+            approval["approvalUrl"] + "/confirm",
+            headers={"Origin": page_origin},
+            follow_redirects=True,
+            timeout=10,
+        )
+        response.raise_for_status()
+        _say(
+            f"{steps[0]} The human confirmed on the approval page",
+            f"   POST {approval['approvalUrl']}/confirm",
+        )
+    status = approval["status"]
+    while status == "pending" and (left := deadline - time.monotonic()) > 0:
+        wait = max(1, min(MAX_WAIT_SECONDS, math.ceil(left)))
+        waited = _check(
+            await client.call_tool(
+                "wait_for_approval", {"approvalId": approval["id"], "timeoutSeconds": wait}
+            ),
+            "wait_for_approval",
+        )
+        status = waited["approval"]["status"]
+    checked = _check(
+        await client.call_tool("check_approval", {"approvalId": approval["id"]}), "check_approval"
+    )
+    status = checked["approval"]["status"]
+    _say(f"{steps[1]} check_approval", f"   {status}: {checked['meaning']}")
+    if status == "pending":
+        raise DemoStopped(f"nobody confirmed the approval within {timeout:g} s (it is still pending)")
+    if status != "confirmed":
+        raise DemoStopped(f"the approval ended {status!r}, not confirmed: nothing ran")
+    return checked
+
+
+async def _cosigned(
+    client: Any,
+    step: str,
+    tool: str,
+    args: dict[str, Any],
+    interactive: bool,
+    deadline: float,
+    timeout: float,
+) -> None:
+    """A co-signed request after the hire: the pending approval, what the human approves, their decision."""
+    out = _check(await client.call_tool(tool, args), tool)
+    approval = out["approval"]
+    _say(
+        f"{step} {tool} -> pending approval (nothing moves yet)",
+        f"   {out['asks']}\n   {approval['approvalUrl']}",
+    )
+    steps = (f"{step[:-1]}b.", f"{step[:-1]}c.")
+    await _human_decides(client, approval, interactive, deadline, timeout, steps)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="opentrain-mcp demo",
-        description="Walk the hire flow against a local sandbox through a real MCP client (no token, no money).",
+        description="Walk the hire flow and the engagement after it against a local sandbox through a real MCP "
+        "client (no token, no money).",
     )
     parser.add_argument("--interactive", action="store_true", help="wait for you to confirm in a browser")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait in --interactive mode")

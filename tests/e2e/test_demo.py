@@ -20,7 +20,19 @@ def test_demo_runs_the_whole_flow():
         env=clean_env(),
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for step in ("request_hire", "/approvals/", "confirmed", "ACTIVE_FUNDED", "Demo complete"):
+    steps = (
+        "request_hire",
+        "/approvals/",
+        "confirmed",
+        "ACTIVE_FUNDED",
+        "create_milestone",
+        "request_milestone_funding",
+        "request_milestone_release",
+        "end_contract",
+        ": ended",
+        "Demo complete",
+    )
+    for step in steps:
         assert step in proc.stdout, (step, proc.stdout)
 
 
