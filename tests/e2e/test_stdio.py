@@ -132,3 +132,20 @@ def test_stdout_is_only_json_rpc_even_under_errors(sandbox, ids):
             assert json.loads(line).get("jsonrpc") == "2.0", line
     assert {1, 2, 3, 4, 5, 6, 7} <= answered, stderr
     assert sandbox.token not in "".join(out) + rest + stderr
+
+
+async def test_toolsets_flag_and_env_choose_tool_families():
+    async with Client(params("--sandbox", "--toolsets", "contracts"), mode="legacy") as c:
+        names = {t.name for t in (await c.list_tools()).tools}
+    assert "end_contract" in names and "request_hire" not in names
+    async with Client(params("--sandbox", OPENTRAIN_MCP_TOOLSETS="hiring", OPENTRAIN_MCP_READ_ONLY="1")) as c:
+        names = {t.name for t in (await c.list_tools()).tools}
+    assert "check_approval" in names and not names & {"request_hire", "end_contract", "create_milestone"}
+    bad = subprocess.run(
+        [sys.executable, "-m", "opentrain_mcp", "--toolsets", "payments"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(),
+    )
+    assert bad.returncode != 0 and "unknown toolset" in bad.stderr
