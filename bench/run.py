@@ -238,6 +238,11 @@ def render(r: dict[str, Any], quick: bool, took: float) -> str:
         f"≤ {TARGETS['toolset']:,} | "
         f"{_mark(ts['tokens'] <= TARGETS['toolset'])} |"
     )
+    full = t["toolsetFull"]
+    w(
+        f"| `tools/list` with `--toolsets hiring,contracts` ({full['count']} tools, opt-in) | {full['bytes']} | "
+        f"{full['tokens']} | {_tok(full)} | – | |"
+    )
     w(
         f"| `request_hire` + `check_approval` definitions | {pr['bytes']} | {pr['tokens']} | {_tok(pr)} | ≤ 900 | "
         f"{_mark(pr['tokens'] <= TARGETS['pair'])} |"

@@ -47,6 +47,8 @@ async def token_budget(sb: Sandbox) -> dict[str, Any]:
             "check_approval", {"approvalId": hire.structured_content["approval"]["id"]}
         )
         props = await client.call_tool("list_proposals", {"jobId": fx["jobs"]["primary"]})
+    async with stdio(ours_args("--toolsets", "hiring,contracts"), sb.server_env()) as client:
+        full = await client.list_tools()
     pair = [
         tools[n].model_dump(by_alias=True, exclude_none=True, mode="json")
         for n in ("request_hire", "check_approval")
@@ -65,6 +67,7 @@ async def token_budget(sb: Sandbox) -> dict[str, Any]:
         "tiktoken": _ENC is not None,
         "toolset": size(listed),
         "toolsetBudget": TOOLS_LIST_BUDGET,
+        "toolsetFull": {**size(full), "count": len(full.tools)},
         "count": len(tools),
         "per_tool": {n: size(t) for n, t in sorted(tools.items())},
         "pair": size(pair),

@@ -108,7 +108,8 @@ def _parser() -> argparse.ArgumentParser:
         "--toolsets",
         default=os.environ.get("OPENTRAIN_MCP_TOOLSETS"),
         metavar="hiring,contracts",
-        help="expose only these tool families (default both); env OPENTRAIN_MCP_TOOLSETS",
+        help="tool families to expose (default hiring; add contracts for milestones, payouts and contract "
+        "end); env OPENTRAIN_MCP_TOOLSETS",
     )
     p.add_argument(
         "--ledger",

@@ -73,7 +73,8 @@ async def test_each_contract_approval_page_confirms_and_declines_in_browser(
     first = state.get_contract(state.authenticate(f"Bearer {state.token}"), contract_id)["contract"][
         "milestones"
     ][0]
-    async with Client(build_server(settings, policy=FAST_POLICY), mode="legacy") as mcp:
+    server = build_server(settings, policy=FAST_POLICY, toolsets={"hiring", "contracts"})
+    async with Client(server, mode="legacy") as mcp:
         created = await mcp.call_tool(
             "create_milestone",
             {

@@ -10,7 +10,7 @@ import pytest
 from mcp import Client
 
 from opentrain_mcp.api.retry import RetryPolicy
-from opentrain_mcp.server.app import ALL_TOOLS, build_server
+from opentrain_mcp.server.app import ALL_TOOLS, TOOLSETS, build_server
 from tests.conftest import ARTIFACTS, Controls
 
 pytestmark = pytest.mark.anyio
@@ -67,7 +67,8 @@ def arguments(tool: str, ids: dict[str, Any], approval_id: str) -> dict[str, Any
 async def test_fault_matrix(settings, controls: Controls, ids, fault, count, tmp_path):
     ledger = str(tmp_path / "ledger.sqlite3")
     async with Client(
-        build_server(settings, policy=POLICY, ledger_path=ledger, watch_interval=60), mode="legacy"
+        build_server(settings, policy=POLICY, ledger_path=ledger, watch_interval=60, toolsets=TOOLSETS),
+        mode="legacy",
     ) as c:
         seed = await c.call_tool(
             "request_hire", {"proposalId": ids["proposals"]["hireable"][1], "milestone": TERMS}

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp import Client
 
-from opentrain_mcp.server.app import ALL_TOOLS, build_server
+from opentrain_mcp.server.app import ALL_TOOLS, TOOLSETS, build_server
 from tests.conftest import FAST_POLICY, Controls
 
 EXAMPLES = int(os.environ.get("OPENTRAIN_MCP_FUZZ_EXAMPLES", "2000"))
@@ -107,7 +107,9 @@ def fuzz_client(portal, sandbox, tmp_path_factory) -> Iterator[Client]:
 
     settings_ = Settings(token=sandbox.token, base_url=sandbox.base_url, sandbox=True)
     ledger = str(tmp_path_factory.mktemp("fuzz") / "ledger.sqlite3")
-    server = build_server(settings_, policy=FAST_POLICY, ledger_path=ledger, watch_interval=5)
+    server = build_server(
+        settings_, policy=FAST_POLICY, ledger_path=ledger, watch_interval=5, toolsets=TOOLSETS
+    )
     with portal.wrap_async_context_manager(Client(server, mode="legacy")) as client:
         yield client
 

@@ -11,9 +11,10 @@ import pytest
 from mcp import Client
 from mcp.types import ElicitRequestURLParams
 
-from opentrain_mcp.server.app import TOOLS_LIST_BUDGET, WRITE_TOOLS, build_server
+from opentrain_mcp.server.app import TOOLS_LIST_BUDGET, TOOLSETS, WRITE_TOOLS, build_server
 from tests.conftest import Controls
-from tests.server.test_human_loop import elicitor, server
+from tests.server.test_human_loop import elicitor
+from tests.server.test_human_loop import server as hiring_server
 from tests.server.test_tools import text_of
 
 pytestmark = pytest.mark.anyio
@@ -30,6 +31,12 @@ CONTRACT_TOOLS = {
     "request_milestone_release",
     "end_contract",
 }
+
+
+def server(settings: Any, **options: Any) -> Any:
+    """A server with both tool families (the contract tools are opt-in)."""
+    options.setdefault("toolsets", set(TOOLSETS))
+    return hiring_server(settings, **options)
 
 
 def contract_of(sandbox: Any, contract_id: str) -> dict[str, Any]:
@@ -202,19 +209,20 @@ async def test_create_milestone_is_never_repeated_blindly(settings, sandbox, con
 
 async def test_read_only_and_toolsets_listings(settings):
     async def names(**options: Any) -> set[str]:
-        async with Client(server(settings, **options), mode="legacy") as c:
+        async with Client(hiring_server(settings, **options), mode="legacy") as c:
             return {t.name for t in (await c.list_tools()).tools}
 
-    everything = await names()
-    assert everything >= CONTRACT_TOOLS and "request_hire" in everything
-    assert not (await names(read_only=True)) & set(WRITE_TOOLS)
+    default = await names()
+    assert "request_hire" in default and not default & CONTRACT_TOOLS, "the contract tools are opt-in"
+    everything = await names(toolsets={"hiring", "contracts"})
+    assert everything == default | CONTRACT_TOOLS
+    assert not (await names(toolsets={"hiring", "contracts"}, read_only=True)) & set(WRITE_TOOLS)
     contracts_only = await names(toolsets={"contracts"})
     assert contracts_only >= CONTRACT_TOOLS and "request_hire" not in contracts_only
     assert {"check_approval", "get_contract"} <= contracts_only
-    hiring_only = await names(toolsets={"hiring"})
-    assert not hiring_only & CONTRACT_TOOLS and "request_hire" in hiring_only
+    assert await names(toolsets={"hiring"}) == default
     assert await names(toolsets={"contracts"}, read_only=True) == contracts_only - set(WRITE_TOOLS)
-    assert await names(toolsets={"hiring", "contracts"}) == everything
+    assert await names(tools={"end_contract", "check_approval"}) == {"end_contract", "check_approval"}
     with pytest.raises(ValueError, match="toolset"):
         build_server(settings, toolsets={"payments"})
 
@@ -233,8 +241,8 @@ async def test_annotations(settings):
 
 
 async def test_default_tools_list_fits_the_token_budget(settings):
-    async with Client(server(settings), mode="legacy") as c:
+    async with Client(hiring_server(settings), mode="legacy") as c:
         listed = await c.list_tools()
     raw = json.dumps(listed.model_dump(by_alias=True, exclude_none=True, mode="json"), separators=(",", ":"))
-    assert {t.name for t in listed.tools} >= CONTRACT_TOOLS
+    assert "request_hire" in {t.name for t in listed.tools}
     assert len(raw.encode()) / 4 <= TOOLS_LIST_BUDGET, f"tools/list is {len(raw.encode()) / 4:.0f} tokens"

@@ -11,7 +11,7 @@ import pytest
 from mcp import Client
 
 from opentrain_mcp.config import Settings
-from opentrain_mcp.server.app import ALL_TOOLS, WRITE_TOOLS, build_server
+from opentrain_mcp.server.app import TOOLSETS, WRITE_TOOLS, build_server
 from tests.conftest import FAST_POLICY, Controls
 
 pytestmark = pytest.mark.anyio
@@ -74,14 +74,13 @@ async def test_tools_are_described_and_annotated(client):
 
 async def test_every_tool_is_titled_described_annotated_and_typed(client):
     tools = (await client.list_tools()).tools
-    assert len(tools) == len(ALL_TOOLS) == 16
+    assert len(tools) == len(TOOLSETS["hiring"]) == 12
     for tool in tools:
         ann = tool.annotations
         assert tool.title and tool.description and tool.output_schema, tool.name
         hints = (ann.read_only_hint, ann.destructive_hint, ann.idempotent_hint, ann.open_world_hint)
         assert None not in hints, tool.name
-        destructive = tool.name in ("request_milestone_release", "end_contract")
-        assert ann.destructive_hint is destructive, tool.name
+        assert ann.destructive_hint is False, tool.name
         assert ann.read_only_hint is (tool.name not in WRITE_TOOLS), tool.name
 
 

@@ -107,10 +107,10 @@ class NewMilestone(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    description: str = Field(min_length=1, max_length=10_000, description="What the trainer delivers")
-    name: str | None = Field(None, max_length=500, description="Short title")
-    amountUsd: float | None = Field(None, description="USD; required if fixed-price")
-    volume: float | None = Field(None, gt=0, description="Hours or labels, if not fixed-price")
+    description: str = Field(min_length=1, max_length=10_000)
+    name: str | None = Field(None, max_length=500)
+    amountUsd: float | None = Field(None, description="Required if fixed-price")
+    volume: float | None = Field(None, gt=0, description="Hours/labels, if not fixed-price")
     dueDate: str | None = Field(None, description="YYYY-MM-DD")
 
     _amount_is_a_number = field_validator("amountUsd", mode="before")(

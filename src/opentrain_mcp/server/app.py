@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,8 @@ TOOLSETS = {
     ),
 }
 """Tool families for ``--toolsets``; a tool may belong to several (approvals and contract reads serve both)."""
+DEFAULT_TOOLSETS = frozenset({"hiring"})
+"""Without ``--toolsets`` (or ``--tools``): the contract tools are opt-in, which keeps the default list small."""
 TOOLS_LIST_BUDGET = 3200
 """Most tokens (compact JSON bytes / 4) the default ``tools/list`` may cost; checked by a test and ``bench/``."""
 ALL_TOOLS = tuple(dict.fromkeys(name for names in TOOLSETS.values() for name in names))
@@ -64,7 +67,7 @@ class ServerOptions:
 
     read_only: bool = False
     tools: set[str] | None = None
-    toolsets: set[str] | None = None
+    toolsets: Collection[str] | None = None
     ledger_path: str | None = None
     watch_interval: float = 2.0
     policy: RetryPolicy | None = None
@@ -72,20 +75,26 @@ class ServerOptions:
     stateless: bool = False
 
     def wanted(self) -> set[str]:
-        """The tools to register: those of ``toolsets`` (default all), narrowed to ``tools``, minus writes."""
+        """The tools to register: those of ``toolsets`` narrowed to ``tools``, minus writes when read-only.
+
+        Without ``toolsets`` the families are ``DEFAULT_TOOLSETS``, unless ``tools`` names the tools outright.
+        """
         chosen = set(ALL_TOOLS) if self.tools is None else set(self.tools)
         unknown = chosen - set(ALL_TOOLS)
         if unknown:
             raise ValueError(
                 f"unknown tool(s): {', '.join(sorted(unknown))}; choose from {', '.join(ALL_TOOLS)}"
             )
-        if self.toolsets is not None:
-            unknown = self.toolsets - set(TOOLSETS)
+        families = (
+            self.toolsets if self.toolsets is not None else (DEFAULT_TOOLSETS if self.tools is None else None)
+        )
+        if families is not None:
+            unknown = set(families) - set(TOOLSETS)
             if unknown:
                 raise ValueError(
                     f"unknown toolset(s): {', '.join(sorted(unknown))}; choose from {', '.join(TOOLSETS)}"
                 )
-            chosen &= {name for family in self.toolsets for name in TOOLSETS[family]}
+            chosen &= {name for family in families for name in TOOLSETS[family]}
         return chosen - set(WRITE_TOOLS) if self.read_only else chosen
 
 
