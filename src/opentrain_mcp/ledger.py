@@ -59,6 +59,8 @@ OPEN_STATUSES = (RESERVED, "pending")
 RESERVATION_LIFETIME = dt.timedelta(hours=72)
 """An unanswered reservation counts as long as an approval it may have created could stay pending."""
 SUPERSEDING_KINDS = frozenset({"proposal_hire"})
+MONEY_KINDS = ("proposal_hire", "milestone_fund")
+"""Kinds whose confirmation charges money; the others (release, contract end) count toward ``max_pending`` only."""
 """Kinds where a request with new terms replaces the open one on the same subject."""
 _REFRESHED = ("status", "approvalUrl", "expiresAt", "contractId")
 _KEYS = ("id", "proposalId", "jobId", *_REFRESHED)  # approval keys stored, in column order
@@ -450,9 +452,9 @@ def _read_book(db: sqlite3.Connection, origin: str, now: dt.datetime) -> _Book:
     today, month, last_hour = db.execute(
         "SELECT COALESCE(SUM(CASE WHEN status = 'confirmed' AND createdAt >= ? THEN chargeCents END), 0), "
         "COALESCE(SUM(CASE WHEN status = 'confirmed' THEN chargeCents END), 0), "
-        "COUNT(CASE WHEN createdAt > ? THEN 1 END) "
+        "COUNT(CASE WHEN createdAt > ? AND kind IN (?, ?) THEN 1 END) "
         "FROM spend WHERE apiOrigin = ? AND createdAt >= ?",
-        (day_start, _stamp(hour_ago), origin, min(month_start, _stamp(hour_ago))),
+        (day_start, _stamp(hour_ago), *MONEY_KINDS, origin, min(month_start, _stamp(hour_ago))),
     ).fetchone()
     if month_start > _stamp(hour_ago):  # the last hour reaches into last month: drop what is older
         month = db.execute(

@@ -164,19 +164,25 @@ class SpendPolicy(BaseModel):
                 "(or OPENTRAIN_MCP_LEDGER=none) or drop these keys"
             )
 
-    def breach(self, charge_cents: int, after: SpendUsage) -> Breach | None:
-        """The first cap that usage ``after`` (which includes the request) would break, or None."""
+    def breach(self, charge_cents: int, after: SpendUsage, *, money: bool = True) -> Breach | None:
+        """The first cap that usage ``after`` (which includes the request) would break, or None.
+
+        A request that charges nothing on confirmation (``money=False``: a payout release, a contract end) is
+        held to ``max_pending`` only.
+        """
         caps = self.caps()
         for key, value in _used(charge_cents, after).items():
+            if not money and key != "max_pending":
+                continue
             if key in caps and value > caps[key]:
                 return Breach(limit=key, used=value, cap=caps[key], request=charge_cents)
         return None
 
-    def check(self, charge_cents: int) -> Callable[[SpendUsage], None]:
+    def check(self, charge_cents: int, *, money: bool = True) -> Callable[[SpendUsage], None]:
         """The ``check`` for ``Ledger.reserve_spend``: raises ``SpendRefused`` on the first breach."""
 
         def check(after: SpendUsage) -> None:
-            found = self.breach(charge_cents, after)
+            found = self.breach(charge_cents, after, money=money)
             if found is not None:
                 raise SpendRefused(found)
 

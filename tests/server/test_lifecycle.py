@@ -11,6 +11,7 @@ import pytest
 from mcp import Client
 from mcp.types import ElicitRequestURLParams
 
+from opentrain_mcp.policy import SpendPolicy
 from opentrain_mcp.server.app import TOOLS_LIST_BUDGET, TOOLSETS, WRITE_TOOLS, build_server
 from tests.conftest import Controls
 from tests.server.test_human_loop import elicitor
@@ -246,3 +247,31 @@ async def test_default_tools_list_fits_the_token_budget(settings):
     raw = json.dumps(listed.model_dump(by_alias=True, exclude_none=True, mode="json"), separators=(",", ":"))
     assert "request_hire" in {t.name for t in listed.tools}
     assert len(raw.encode()) / 4 <= TOOLS_LIST_BUDGET, f"tools/list is {len(raw.encode()) / 4:.0f} tokens"
+
+
+async def test_spend_policy_counts_funding_as_money_and_release_and_end_as_pending(
+    settings, sandbox, controls, ids, tmp_path
+):
+    contract_id = ids["contracts"]["alreadyHired"]
+    first = contract_of(sandbox, contract_id)["milestones"][0]["id"]
+    policy = SpendPolicy(max_daily_usd="300", max_pending=2, max_requests_per_hour=1)
+    async with Client(server(settings, ledger_path=str(tmp_path / "l.sqlite3"), spend_policy=policy)) as c:
+        small = (await call(c, "create_milestone", contractId=contract_id, milestone=BATCH))["milestone"][
+            "id"
+        ]
+        big = {**BATCH, "amountUsd": 100}
+        other = (await call(c, "create_milestone", contractId=contract_id, milestone=big))["milestone"]["id"]
+        fund = await call(c, "request_milestone_funding", milestoneId=small)
+        assert fund["capsUsed"]["max_daily_usd"] == "220.00/300.00" and "Spend policy after" in fund["text"]
+        text = await error_of(c, "request_milestone_funding", milestoneId=other)
+        assert "refused this funding request" in text and "Nothing was sent" in text
+        again = await call(c, "request_milestone_funding", milestoneId=small)
+        assert again["approval"]["id"] == fund["approval"]["id"], "a repeat is counted once"
+        release = await call(c, "request_milestone_release", milestoneId=first)
+        assert release["capsUsed"]["max_pending"] == "2/2", "a release counts toward max_pending only"
+        text = await error_of(c, "end_contract", contractId=contract_id)
+        assert "refused this contract end request" in text and "max_pending" in text
+        controls.decline(release["approval"]["id"])
+        end = await call(c, "end_contract", contractId=contract_id)
+        assert end["ended"] is False and end["capsUsed"]["max_pending"] == "2/2"
+    assert posts(controls, "/fund") == 2 and posts(controls, "/approve") == 1 and posts(controls, "/end") == 1

@@ -1,4 +1,5 @@
-"""The spend policy around a hire request: reserve before it is sent, settle after, release if nothing arrived."""
+"""The spend policy around a request that may cost money (a hire, or a milestone funding, release or contract
+end): reserve before it is sent, settle after, release if nothing arrived."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from opentrain_mcp.api.errors import ApiError, ConfigurationError, OpenTrainError
 from opentrain_mcp.api.models import Approval, Milestone, check_id
+from opentrain_mcp.ledger import MONEY_KINDS
 from opentrain_mcp.policy import SpendRefused, hire_charge
 from opentrain_mcp.server import text
 from opentrain_mcp.server.state import AppState
@@ -73,28 +75,38 @@ class HireBudget:
         self._state.spend_book.settle_spend(self.reservation, approval.model_dump())
         self.settled = True
 
+    def release(self) -> None:
+        """The request ran at once and left nothing pending (a contract ended without a co-sign)."""
+        self._state.spend_book.release_spend(self.reservation)
+        self.settled = True
+
     @property
     def caps_used(self) -> dict[str, str]:
         return self._state.spend_policy.used(self._request.charge_cents, self.reservation.usage)
 
 
-async def reserve(state: AppState, request: SpendRequest) -> Reservation:
-    """Check the policy and reserve; a refusal is a ``ToolError`` and nothing is sent upstream."""
+async def reserve(state: AppState, request: SpendRequest, job_id: str | None = None) -> Reservation:
+    """Check the policy and reserve; a refusal is a ``ToolError`` and nothing is sent upstream.
+
+    ``job_id``: the job a request other than a hire acts on (a hire's is read from its proposal).
+    """
     policy, book = state.spend_policy, state.spend_book
     if policy.allowed_job_ids:
-        breach = policy.job_breach(safe_id((await read_proposal(state, request.subject)).get("jobId")))
+        if request.kind == "proposal_hire":
+            job_id = safe_id((await read_proposal(state, request.subject)).get("jobId"))
+        breach = policy.job_breach(job_id)
         if breach is not None:
-            raise ToolError(text.spend_refused(breach))
-    check = policy.check(request.charge_cents)
+            raise ToolError(text.spend_refused(breach, request.kind))
+    check = policy.check(request.charge_cents, money=request.kind in MONEY_KINDS)
     try:
         return book.reserve_spend(request, check, api_origin=state.trusted_origin)
     except SpendRefused as first:
         if first.breach.limit not in RELEASABLE or not await refresh_pending(state):
-            raise ToolError(text.spend_refused(first.breach)) from None
+            raise ToolError(text.spend_refused(first.breach, request.kind)) from None
     try:
         return book.reserve_spend(request, check, api_origin=state.trusted_origin)
     except SpendRefused as refused:
-        raise ToolError(text.spend_refused(refused.breach)) from None
+        raise ToolError(text.spend_refused(refused.breach, request.kind)) from None
 
 
 def _never_arrived(exc: BaseException) -> bool:
@@ -107,13 +119,21 @@ def _never_arrived(exc: BaseException) -> bool:
 
 
 @asynccontextmanager
-async def hire_budget(state: AppState, proposal_id: str, milestone: Milestone) -> AsyncIterator[HireBudget]:
-    """Reserve room for a hire request; call ``settle`` with its approval. Released only if nothing arrived."""
-    request = hire_request(proposal_id, milestone)
-    budget = HireBudget(state, request, await reserve(state, request))
+async def spend_budget(
+    state: AppState, request: SpendRequest, job_id: str | None = None
+) -> AsyncIterator[HireBudget]:
+    """Reserve room for a request; call ``settle`` with its approval. Released only if nothing arrived."""
+    budget = HireBudget(state, request, await reserve(state, request, job_id))
     try:
         yield budget
     except BaseException as exc:
         if not budget.settled and _never_arrived(exc):
             state.spend_book.release_spend(budget.reservation)
         raise
+
+
+@asynccontextmanager
+async def hire_budget(state: AppState, proposal_id: str, milestone: Milestone) -> AsyncIterator[HireBudget]:
+    """``spend_budget`` for a hire request."""
+    async with spend_budget(state, hire_request(proposal_id, milestone)) as budget:
+        yield budget

@@ -305,9 +305,17 @@ def spend_breach(breach: Breach) -> str:
     return f"{breach.limit}: {details[breach.limit]}; the limit is {cap}"
 
 
-def spend_refused(breach: Breach) -> str:
+_REQUEST_NAMES = {
+    "milestone_fund": "funding request",
+    "milestone_approve": "payout release request",
+    "contract_end": "contract end request",
+}
+
+
+def spend_refused(breach: Breach, kind: str = "proposal_hire") -> str:
+    what = _REQUEST_NAMES.get(kind, "hire request")
     return (
-        f"Spend policy refused this hire request. {spend_breach(breach)}. Nothing was sent to OpenTrain. "
+        f"Spend policy refused this {what}. {spend_breach(breach)}. Nothing was sent to OpenTrain. "
         f"{SPEND_OWNER} Tell the human; get_spend_status shows usage."
     )
 

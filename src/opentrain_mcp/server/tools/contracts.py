@@ -18,7 +18,9 @@ from pydantic import BaseModel, Field
 
 from opentrain_mcp.api.errors import OpenTrainError
 from opentrain_mcp.api.models import Approval, ApprovalAccepted, ContractMilestone, NewMilestone
+from opentrain_mcp.ledger import SpendRequest
 from opentrain_mcp.server import text
+from opentrain_mcp.server.budget import safe_id, spend_budget
 from opentrain_mcp.server.state import AppState
 from opentrain_mcp.server.tools._common import opaque_id, result, tool_call
 from opentrain_mcp.server.tools._cosign import already_requested, present
@@ -52,6 +54,7 @@ class CoSignRequest(BaseModel):
     nextStep: str
     sandbox: bool
     linkShown: str | None = Field(default=None, description="accept, decline, cancel or unanswered")
+    capsUsed: dict[str, str] | None = Field(default=None, description=text.CAPS_USED)
 
 
 class FundingRequest(CoSignRequest):
@@ -82,14 +85,30 @@ def _usd(value: Any) -> float | None:
     return float(value) if ok else None
 
 
-async def _stake(state: AppState, contract_id: str | None, milestone_id: str | None) -> Stake:
-    """Milestone name and amount, trainer and funded total, shape-checked; never fails the tool."""
-    if contract_id is None:
-        return Stake()
+async def _contract_for(state: AppState, kind: str, target_id: str) -> dict[str, Any]:
+    """The contract a request acts on, read before it is sent: for the spend policy (amount, job) and to say
+    what the human will approve. Empty when no listed contract holds the milestone (the POST then says why)."""
+    if kind == "contract_end":
+        return (await state.client.get_contract(target_id)).get("contract") or {}
+    for contract in (await state.client.list_contracts()).get("contracts") or []:
+        milestones = contract.get("milestones") if isinstance(contract, dict) else None
+        if any(isinstance(m, dict) and m.get("id") == target_id for m in milestones or []):
+            return contract
+    return {}
+
+
+async def _contract_of(state: AppState, approval: Approval) -> dict[str, Any]:
+    """The approval's contract as it is now (on a 2026 retry); empty when it cannot be read."""
+    if approval.contractId is None:
+        return {}
     try:
-        contract = (await state.client.get_contract(contract_id)).get("contract") or {}
+        return (await state.client.get_contract(approval.contractId)).get("contract") or {}
     except OpenTrainError:
-        return Stake()
+        return {}
+
+
+def _stake(contract: dict[str, Any], milestone_id: str | None) -> Stake:
+    """Milestone name and amount, trainer and funded total from a contract, shape-checked."""
     milestones = [m for m in contract.get("milestones") or [] if isinstance(m, dict)]
     funded = [_usd(m.get("amountUsd")) or 0.0 for m in milestones if m.get("status") == "ACTIVE_FUNDED"]
     trainer = (contract.get("freelancer") or {}).get("displayName")
@@ -118,19 +137,34 @@ async def _cosigned(
     target_id: str,
     send: Callable[[AppState], Awaitable[ApprovalAccepted | None]],
 ) -> CallToolResult:
-    """One co-signed request: POST once (a 2026 retry reads the approval instead), then present it."""
+    """One co-signed request: checked against the spend policy and sent once (a 2026 retry reads the approval
+    instead), then presented."""
     async with tool_call(ctx, tool, writes=True) as state:
         sandbox = state.sandbox
+        milestone_id = None if kind == "contract_end" else target_id
+        caps: dict[str, str] | None = None
         approval = await already_requested(state, ctx, kind, target_id)
         if approval is None:
-            accepted = await send(state)
-            if accepted is None:
-                ended = ContractEndRequest(
-                    ended=True, asks=text.ENDED_AT_ONCE, nextStep=text.ENDED_NEXT, sandbox=sandbox
-                )
-                return result(ended, text.ENDED_AT_ONCE)
-            approval = accepted.approval
-        stake = await _stake(state, approval.contractId, approval.milestoneId)
+            contract = await _contract_for(state, kind, target_id)
+            stake = _stake(contract, milestone_id)
+            charge = (
+                fund_estimate(stake.amount) if kind == "milestone_fund" and stake.amount is not None else None
+            )
+            request = SpendRequest(
+                kind=kind, subject=target_id, terms={}, charge_cents=round((charge or 0) * 100)
+            )
+            async with spend_budget(state, request, safe_id(contract.get("jobId"))) as budget:
+                accepted = await send(state)
+                if accepted is None:
+                    budget.release()
+                    ended = ContractEndRequest(
+                        ended=True, asks=text.ENDED_AT_ONCE, nextStep=text.ENDED_NEXT, sandbox=sandbox
+                    )
+                    return result(ended, text.ENDED_AT_ONCE)
+                budget.settle(accepted.approval)
+            approval, caps = accepted.approval, budget.caps_used
+        else:
+            stake = _stake(await _contract_of(state, approval), milestone_id)
         amount = stake.funded if kind == "contract_end" else stake.amount
         charge = fund_estimate(amount) if kind == "milestone_fund" and amount is not None else None
         asks = text.cosign_asks(kind, stake.milestone, stake.trainer, amount, charge)
@@ -151,6 +185,7 @@ async def _cosigned(
             "nextStep": text.COSIGN_NEXT_STEP[kind],
             "sandbox": sandbox,
             "linkShown": shown.outcome,
+            "capsUsed": caps,
         }
         out: CoSignRequest
         if kind == "milestone_fund":
@@ -160,6 +195,8 @@ async def _cosigned(
         else:
             out = CoSignRequest(**fields)
         summary = text.cosign_text(asks, shown.url, approval.expiresAt, approval.id, sandbox, shown.outcome)
+        if caps:
+            summary += "\n" + text.caps_line(caps)
         return result(out, summary)
 
 
