@@ -146,10 +146,12 @@ async def _cosigned(
         approval = await already_requested(state, ctx, kind, target_id)
         if approval is None:
             contract = await _contract_for(state, kind, target_id)
-            stake = _stake(contract, milestone_id)
-            charge = (
-                fund_estimate(stake.amount) if kind == "milestone_fund" and stake.amount is not None else None
-            )
+        else:
+            contract = await _contract_of(state, approval)
+        stake = _stake(contract, milestone_id)
+        amount = stake.funded if kind == "contract_end" else stake.amount
+        charge = fund_estimate(amount) if kind == "milestone_fund" and amount is not None else None
+        if approval is None:
             request = SpendRequest(
                 kind=kind, subject=target_id, terms={}, charge_cents=round((charge or 0) * 100)
             )
@@ -163,10 +165,6 @@ async def _cosigned(
                     return result(ended, text.ENDED_AT_ONCE)
                 budget.settle(accepted.approval)
             approval, caps = accepted.approval, budget.caps_used
-        else:
-            stake = _stake(await _contract_of(state, approval), milestone_id)
-        amount = stake.funded if kind == "contract_end" else stake.amount
-        charge = fund_estimate(amount) if kind == "milestone_fund" and amount is not None else None
         asks = text.cosign_asks(kind, stake.milestone, stake.trainer, amount, charge)
         shown = await present(
             state,
