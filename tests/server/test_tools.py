@@ -63,7 +63,7 @@ async def test_tools_are_described_and_annotated(client):
     props = hire_tool.input_schema["properties"]
     assert set(props) == {"proposalId", "milestone", "confirmNotFitOverride"}
     assert props["confirmNotFitOverride"]["default"] is False
-    milestone = hire_tool.input_schema["$defs"]["Milestone"]["properties"]
+    milestone = props["milestone"]["properties"]
     assert set(milestone) == {"name", "description", "amount", "dueDate"}
     assert "approval" in hire_tool.output_schema["properties"]
     flat = str(hire_tool.input_schema) + str(check_tool.input_schema)

@@ -53,8 +53,9 @@ def _usd_amount(value: float | None) -> float | None:
 
 
 def _due_date(value: str | None) -> str | None:
-    if value is None:
-        return None
+    """A real calendar date, today (UTC) or later; ``None`` or ``""`` (none given) pass through."""
+    if not value:
+        return value
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
         raise ValueError("must be a date in the form YYYY-MM-DD")
     try:
@@ -76,12 +77,18 @@ class Milestone(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, max_length=500, description="Short milestone title")
-    description: str | None = Field(None, max_length=10_000, description="What the trainer delivers")
+    name: str = Field("", max_length=500, description="Short milestone title")
+    description: str = Field("", max_length=10_000, description="What the trainer delivers")
     amount: float = Field(
         description=f"Milestone amount in USD, > 0, at most {MAX_AMOUNT_TEXT}, whole cents (e.g. 300 or 49.5)"
     )
-    dueDate: str | None = Field(None, description="Due date, YYYY-MM-DD, today (UTC) or later")
+    dueDate: str = Field("", description="Due date, YYYY-MM-DD, today (UTC) or later; empty for none")
+
+    @field_validator("name", "description", "dueDate", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        """An explicit ``null`` (what older clients send for "none") means the same as leaving it out."""
+        return "" if value is None else value
 
     _amount_is_a_number = field_validator("amount", mode="before")(
         classmethod(lambda cls, v: _json_number(v))
@@ -91,13 +98,13 @@ class Milestone(BaseModel):
 
     @model_validator(mode="after")
     def _named_or_described(self) -> Milestone:
-        if not (self.name or "").strip() and not (self.description or "").strip():
+        if not self.name.strip() and not self.description.strip():
             raise ValueError("needs a non-blank name or description (at least one)")
         return self
 
     def to_wire(self) -> dict[str, Any]:
-        """The JSON body fragment sent to the API (unset optional fields omitted)."""
-        body = self.model_dump(exclude_none=True)
+        """The JSON body fragment sent to the API (empty optional fields omitted)."""
+        body = {k: v for k, v in self.model_dump().items() if v != ""}
         body["amount"] = _wire_number(self.amount)
         return body
 

@@ -1,6 +1,13 @@
-"""Shrink advertised JSON schemas: every byte of ``tools/list`` is paid for in the agent's context.
+"""Advertised JSON schemas: small, and portable to every model provider's tool-schema dialect.
 
-Validation is unaffected (the SDK validates with the pydantic models, not these dicts).
+Input schemas keep only ``PORTABLE_INPUT_KEYWORDS``, the keywords that OpenAI strict mode, Gemini function
+declarations and Anthropic tool schemas all accept: nested objects are inlined (no ``$ref``), there are no
+``null`` types, branches or enum members, and no ``additionalProperties`` (google-genai's MCP adapter crashes
+on a boolean one). An optional parameter is one that is not ``required`` and carries an explicit, non-null
+``default``. Output schemas are inlined too, with nullable fields spelled ``anyOf`` (never type lists).
+
+Validation is unaffected: the SDK validates arguments with the pydantic models, not these dicts, so unknown
+arguments and id patterns are still enforced by the server with readable messages.
 """
 
 from __future__ import annotations
@@ -10,67 +17,94 @@ from typing import Any
 
 from mcp.server import MCPServer
 
+PORTABLE_INPUT_KEYWORDS = frozenset(
+    {"type", "properties", "required", "description", "enum", "items", "default", "minimum", "maximum"}
+)
+OUTPUT_KEYWORDS = frozenset({"type", "properties", "required", "items", "anyOf", "enum"})
+_NULL = {"type": "null"}
 
-def compact_schema(schema: Any, *, keep_descriptions: bool = True) -> Any:
-    """A smaller equivalent schema: no generated titles, nullable unions as type lists, no null defaults."""
-    if isinstance(schema, list):
-        return [compact_schema(s, keep_descriptions=keep_descriptions) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
+
+def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with every local ``#/$defs/...`` reference replaced by its definition, ``$defs`` gone."""
+    defs = schema.get("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, list):
+            return [resolve(n) for n in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            target = defs[ref.removeprefix("#/$defs/")]
+            node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        return {k: resolve(v) for k, v in node.items() if k != "$defs"}
+
+    return resolve(schema)  # type: ignore[no-any-return]
+
+
+def portable_input_schema(schema: dict[str, Any], *, keep_descriptions: bool = True) -> dict[str, Any]:
+    """An equivalent-for-the-model input schema that every provider's tool dialect accepts."""
+    keywords = PORTABLE_INPUT_KEYWORDS if keep_descriptions else PORTABLE_INPUT_KEYWORDS - {"description"}
+    return _portable(inline_refs(schema), keywords)  # type: ignore[no-any-return]
+
+
+def _portable(node: Any, keywords: frozenset[str]) -> Any:
+    if not isinstance(node, dict):
+        return node
+    node = _without_null(node)
     out: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key == "title" and isinstance(value, str):
+    for key, value in node.items():
+        if key not in keywords or (key == "default" and value is None):
             continue
-        if key == "description" and not keep_descriptions:
-            continue
-        if key == "default" and value is None:
-            continue
-        if key == "additionalProperties" and value is True:
-            continue
-        if key in ("properties", "$defs"):
-            out[key] = {
-                name: compact_schema(sub, keep_descriptions=keep_descriptions) for name, sub in value.items()
-            }
+        if key == "properties":
+            out[key] = {name: _portable(sub, keywords) for name, sub in value.items()}
+        elif key == "items":
+            out[key] = _portable(value, keywords)
+        elif key == "enum":
+            out[key] = [v for v in value if v is not None]
         else:
-            out[key] = compact_schema(value, keep_descriptions=keep_descriptions)
-    return _merge_nullable(out)
-
-
-def _merge_nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    options = schema.get("anyOf")
-    if not isinstance(options, list) or len(options) != 2 or {"type": "null"} not in options:
-        return schema
-    other = next(o for o in options if o != {"type": "null"})
-    if not isinstance(other.get("type"), str) or "$ref" in other or "anyOf" in other:
-        return schema
-    merged = {k: v for k, v in schema.items() if k != "anyOf"}
-    merged.update(other)
-    merged["type"] = [other["type"], "null"]
-    if isinstance(merged.get("enum"), list) and None not in merged["enum"]:
-        merged["enum"] = [*merged["enum"], None]
-    return merged
-
-
-def shallow_output_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """Keep the top level typed (fields, types, required) and describe nested objects only as objects.
-
-    Nested shapes are the API's own objects, shown in every result; repeating them in each tool's
-    ``outputSchema`` costs hundreds of tokens per tool for no information the model lacks.
-    """
-    out = {k: v for k, v in schema.items() if k != "$defs"}
-    out["properties"] = {name: _shallow(sub) for name, sub in schema.get("properties", {}).items()}
+            out[key] = value
     return out
 
 
-def _shallow(schema: dict[str, Any]) -> dict[str, Any]:
-    if "$ref" in schema:
-        return {"type": "object"}
-    if schema.get("type") == "array" or schema.get("type") == ["array", "null"]:
-        items = schema.get("items", {})
-        return {"type": schema["type"], "items": {"type": "object"} if "$ref" in items else items}
-    if "anyOf" in schema and any("$ref" in option for option in schema["anyOf"]):
-        return {"type": ["object", "null"]}
-    return schema
+def _without_null(node: dict[str, Any]) -> dict[str, Any]:
+    """``X | None`` spelled as a plain ``X``: absence, not ``null``, is how a caller leaves a value out."""
+    options = node.get("anyOf")
+    if isinstance(options, list) and _NULL in options:
+        rest = [o for o in options if o != _NULL]
+        merged = {k: v for k, v in node.items() if k != "anyOf"}
+        if len(rest) == 1:
+            return {**rest[0], **merged}
+        return {**merged, "anyOf": rest}
+    kinds = node.get("type")
+    if isinstance(kinds, list) and "null" in kinds:
+        rest_kinds = [k for k in kinds if k != "null"]
+        return {**node, "type": rest_kinds[0] if len(rest_kinds) == 1 else rest_kinds}
+    return node
+
+
+def portable_output_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """Types, properties and ``required`` of the result and of every nested object; no descriptions.
+
+    Nested objects are spelled out so typed clients (fastmcp's ``.data``) can rely on their fields.
+    """
+    return _output(inline_refs(schema))  # type: ignore[no-any-return]
+
+
+def _output(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_output(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key not in OUTPUT_KEYWORDS:
+            continue
+        if key == "properties":
+            out[key] = {name: _output(sub) for name, sub in value.items()}
+        else:
+            out[key] = _output(value)
+    return out
 
 
 def compact_tool_schemas(mcp: MCPServer[Any], *, terse: Collection[str] = ()) -> None:
@@ -79,20 +113,8 @@ def compact_tool_schemas(mcp: MCPServer[Any], *, terse: Collection[str] = ()) ->
     Tools in ``terse`` take the same arguments as another tool that describes them: theirs lose descriptions.
     """
     for tool in mcp._tool_manager.list_tools():
-        described = tool.name not in terse
-        tool.parameters = _drop_patterns(compact_schema(tool.parameters, keep_descriptions=described))
+        tool.parameters = portable_input_schema(tool.parameters, keep_descriptions=tool.name not in terse)
         meta = tool.fn_metadata
         if meta.output_schema is not None:
-            meta.output_schema = shallow_output_schema(
-                compact_schema(meta.output_schema, keep_descriptions=False)
-            )
+            meta.output_schema = portable_output_schema(meta.output_schema)
         tool.__dict__.pop("output_schema", None)
-
-
-def _drop_patterns(schema: Any) -> Any:
-    """Id patterns are enforced server-side with a readable message; advertising the regex only costs tokens."""
-    if isinstance(schema, dict):
-        return {k: _drop_patterns(v) for k, v in schema.items() if k != "pattern"}
-    if isinstance(schema, list):
-        return [_drop_patterns(v) for v in schema]
-    return schema

@@ -27,7 +27,8 @@ from opentrain_mcp.policy import Breach, usd
 INSTRUCTIONS = (
     "Hire AI trainers on OpenTrain. request_hire never hires anyone: it creates a pending approval that a "
     "signed-in human must confirm at its approvalUrl (give them the link; never claim the hire happened). "
-    "Then use wait_for_approval or check_approval to learn the outcome. Only confirmed means hired. Read "
+    "Then use wait_for_approval (timeoutSeconds below your client's tool-call timeout, e.g. 4 if it is 5 s) "
+    "or check_approval to learn the outcome. Only confirmed means hired. Read "
     "tools: list_jobs, list_proposals, get_proposal, list_contracts, get_contract, check_hiring_readiness; "
     "list_hire_requests recovers approval ids after a restart. The operator's spend policy caps what may be "
     "requested: preview_hire checks a hire first, get_spend_status shows usage; only the human can change it. "
@@ -49,7 +50,8 @@ CHECK_APPROVAL = (
 
 WAIT_FOR_APPROVAL = (
     "Wait up to timeoutSeconds (default 30, max 50) for a human to decide on an approval; returns as soon as "
-    "it leaves pending, else its current state. Same result as check_approval."
+    "it leaves pending, else its current state. Same result as check_approval. Pick timeoutSeconds below "
+    "your client's tool-call timeout (many agent frameworks stop a call after 5 s: then use 4)."
 )
 
 LIST_HIRE_REQUESTS = (
@@ -97,6 +99,15 @@ FUND_FEE_RULE = (
 
 def money(value: float) -> str:
     return f"${value:,.2f}"
+
+
+def upstream_text(value: str, cap: int) -> str:
+    """Free text from OpenTrain for a summary line: on one line, without control characters or our
+    delimiters, capped and delimited by « » so it never reads as our own words. Non-ASCII is kept."""
+    flat = " ".join("".join(ch if ch.isprintable() and ch not in "«»" else " " for ch in value).split())
+    if len(flat) > cap:
+        flat = flat[: cap - 1] + "…"
+    return f"«{flat}»"
 
 
 # --- results ----------------------------------------------------------------------------------

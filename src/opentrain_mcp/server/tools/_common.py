@@ -55,6 +55,15 @@ def opaque_id(what: str, description: str) -> Any:
     ]
 
 
+def optional_id(what: str, description: str) -> Any:
+    """An optional id parameter: ``""`` (the advertised default) means none, anything else must be a safe id."""
+    return Annotated[
+        str,
+        Field(max_length=128, description=f"{description}; empty for all"),
+        AfterValidator(lambda v: check_id(v, what) if v else v),
+    ]
+
+
 def result(model: BaseModel, summary: str) -> CallToolResult:
     """Short plain text for the model plus the object as structured content (top-level nulls left out)."""
     data = {k: v for k, v in model.model_dump(mode="json").items() if v is not None}

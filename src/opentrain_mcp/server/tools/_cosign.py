@@ -18,7 +18,9 @@ from opentrain_mcp.server.links import vet_link
 from opentrain_mcp.server.state import AppState
 
 log = logging.getLogger("opentrain_mcp.server")
-ELICITATION_WAIT = 20.0
+ELICITATION_WAIT = 2.0
+"""Seconds a co-signing tool waits for the human to answer the link prompt (legacy era): never block on
+the human; the link is in the result whatever they do with the prompt."""
 ELICITATION_KEY = "approval"
 
 

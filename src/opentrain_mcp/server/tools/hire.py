@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any, Literal
 
+import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
@@ -21,6 +22,10 @@ from opentrain_mcp.server.tools._common import opaque_id, result, state_of, tool
 from opentrain_mcp.server.tools._cosign import show_link, supports_url_elicitation
 
 log = logging.getLogger("opentrain_mcp.server")
+# Never block on the human: after OpenTrain's answer, request_hire spends at most NAME_LOOKUP_WAIT plus
+# _cosign.ELICITATION_WAIT (under 3 s together) putting the link in front of them; the link is in the result
+# either way, and frameworks with 5 s tool timeouts (OpenAI Agents SDK, ADK) must see the result.
+NAME_LOOKUP_WAIT = 0.5
 
 
 class ChargeEstimate(BaseModel):
@@ -96,10 +101,12 @@ def record_hire(state: AppState, approval: Approval, proposal_id: str, milestone
 
 
 async def _candidate_name(state: AppState, proposal_id: str) -> str:
-    try:
-        proposal = (await state.client.get_proposal(proposal_id)).get("proposal") or {}
-    except OpenTrainError:
-        return "the candidate"
+    proposal: dict[str, Any] = {}
+    with anyio.move_on_after(NAME_LOOKUP_WAIT):
+        try:
+            proposal = (await state.client.get_proposal(proposal_id)).get("proposal") or {}
+        except OpenTrainError:
+            return "the candidate"
     name = (proposal.get("candidate") or {}).get("displayName")
     return name if isinstance(name, str) and name else "the candidate"
 
@@ -144,7 +151,7 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
                 shown: str | None = None
                 if supports_url_elicitation(ctx) and approval.status == "pending":
                     candidate = await _candidate_name(state, proposalId)
-                    title = milestone.name or (milestone.description or "")[:80]
+                    title = milestone.name or milestone.description[:80]
                     message = text.elicitation_message(candidate, title, charge.total, approval.expiresAt)
                     outcome = await show_link(state, ctx, approval, url, message)
                     if isinstance(outcome, InputRequiredResult):
@@ -179,9 +186,9 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
         async def list_hire_requests(
             ctx: Context[Any, Any],
             status: Annotated[
-                Literal["pending", "confirmed", "declined", "expired"] | None,
-                Field(description="Filter by status"),
-            ] = None,
+                Literal["any", "pending", "confirmed", "declined", "expired"],
+                Field(description="Only requests with this status"),
+            ] = "any",
         ) -> Annotated[CallToolResult, HireRequests]:
             state = state_of(ctx)
             ledger = state.ledger
@@ -202,7 +209,7 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
                         log.info("could not refresh %s: %s", record.approvalId, exc.message)
                 records = [
                     HireRecord.model_validate(r.to_dict())
-                    for r in ledger.list(api_origin=origin, status=status)
+                    for r in ledger.list(api_origin=origin, status=None if status == "any" else status)
                 ]
                 out = HireRequests(hireRequests=records, ledger=str(ledger.path))
                 lines = [

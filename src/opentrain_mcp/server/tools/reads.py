@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
-from mcp.types import CallToolResult, ToolAnnotations
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from opentrain_mcp.api.errors import AuthenticationError, OpenTrainError, PermissionDeniedError
 from opentrain_mcp.server import text
 from opentrain_mcp.server.state import AppState
-from opentrain_mcp.server.tools._common import opaque_id, tool_call
+from opentrain_mcp.server.tools._common import opaque_id, optional_id, tool_call
+from opentrain_mcp.server.tools.hire import estimate_charge
 
 READ = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
 )
 ProposalStatus = Literal[
-    "UNREVIEWED", "SHORTLISTED", "MAYBE", "HIRED", "DECLINED", "NOT_A_FIT", "RESUME_SENT"
+    "ANY", "UNREVIEWED", "SHORTLISTED", "MAYBE", "HIRED", "DECLINED", "NOT_A_FIT", "RESUME_SENT"
 ]
 
 
@@ -138,16 +138,17 @@ def _bid(raw: Any) -> str | None:
     return f"{amount:g} USD" + (f"/{per}" if per else "")
 
 
-def _proposal_line(p: Proposal) -> str:
-    def show(value: float | None) -> str:
-        return "-" if value is None else f"{value:g}"
+def _show(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
 
+
+def _proposal_line(p: Proposal) -> str:
     cells = [
         p.id,
-        p.candidate or "?",
+        text.upstream_text(p.candidate or "?", 80),
         p.status or "?",
-        show(p.interviewScore),
-        show(p.matchScore),
+        _show(p.interviewScore),
+        _show(p.matchScore),
         p.bid or "-",
     ]
     return " | ".join(cells)
@@ -158,17 +159,55 @@ def _contract(raw: dict[str, Any]) -> dict[str, Any]:
     return {**raw, "freelancer": freelancer.get("displayName"), "milestones": raw.get("milestones") or []}
 
 
-def _compact(model: BaseModel, summary: str | None = None) -> CallToolResult:
-    """Structured content without nulls; text is ``summary`` or the same data as compact JSON."""
-    from mcp.types import TextContent
-
+def _compact(model: BaseModel, summary: str) -> CallToolResult:
+    """Structured content without nulls; the text is a short summary for people, never a copy of the data."""
     data = model.model_dump(mode="json", exclude_none=True)
-    text = summary if summary is not None else json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
+    return CallToolResult(content=[TextContent(type="text", text=summary)], structured_content=data)
 
 
-async def readiness(state: AppState) -> Readiness:
-    """OpenTrain's pre-hire checklist, each item ready / not_ready / unknown with its fix."""
+def _proposal_summary(p: ProposalDetail) -> str:
+    lines = [
+        f"Proposal {p.id} on job {p.jobId or '?'}: {text.upstream_text(p.candidate or '?', 80)}, "
+        f"{p.status or '?'}, bid {p.bid or '-'}, interview {_show(p.interviewScore)}, "
+        f"match {_show(p.matchScore)}."
+    ]
+    if p.interviewSummary:
+        lines.append(f"AI-interview summary: {text.upstream_text(p.interviewSummary, 600)}")
+    if p.contractId:
+        lines.append(f"Hired: contract {p.contractId}.")
+    return "\n".join(lines)
+
+
+def _contract_line(c: Contract) -> str:
+    return " | ".join(
+        [
+            c.id,
+            c.status or "?",
+            text.upstream_text(c.title or "?", 80),
+            text.upstream_text(c.freelancer or "?", 80),
+        ]
+    )
+
+
+def _contract_summary(c: Contract) -> str:
+    lines = ["id | status | title | trainer", _contract_line(c)]
+    lines += [
+        f"milestone {m.id or '?'} | {m.status or '?'} | {_show(m.amountUsd)} USD | due {m.dueDate or '-'}"
+        for m in c.milestones
+    ]
+    return "\n".join(lines)
+
+
+def _readiness_summary(r: Readiness) -> str:
+    head = "Ready to hire." if r.ready else "Not ready to hire: fix the not_ready items first."
+    return "\n".join([head, *(f"{c.name}: {c.status}. {c.detail}" for c in r.checks)])
+
+
+async def readiness(state: AppState, amount: float = 0) -> Readiness:
+    """OpenTrain's pre-hire checklist, each item ready / not_ready / unknown with its fix.
+
+    With a planned milestone ``amount`` (USD), the funds check compares credits with its estimated charge.
+    """
     problem = state.settings.problem()
     if problem:
         return _verdict([Check(name="token", status="not_ready", detail=problem)])
@@ -207,7 +246,7 @@ async def readiness(state: AppState) -> Readiness:
             detail="Not reported by the API; a hire answers account_claim_required with a claimUrl if needed.",
         )
     )
-    checks.append(await _funds_check(state))
+    checks.append(await _funds_check(state, amount))
     return _verdict(checks)
 
 
@@ -233,7 +272,7 @@ async def _feature_check(state: AppState) -> Check:
     return Check(name="hiring_feature", status="unknown", detail="Capabilities did not mention hiring.")
 
 
-async def _funds_check(state: AppState) -> Check:
+async def _funds_check(state: AppState, amount: float) -> Check:
     try:
         credits = _obj((await state.client.credits()).get("credits"))
     except PermissionDeniedError as exc:
@@ -245,8 +284,19 @@ async def _funds_check(state: AppState) -> Check:
     except OpenTrainError as exc:
         return Check(name="funds", status="unknown", detail=f"Could not read credits: {exc.message}")
     cents = credits.get("availableCents")
+    needed = estimate_charge(amount).total if amount > 0 else 0.0
+    if isinstance(cents, int) and cents > 0 and cents / 100 >= needed:
+        covers = f", enough for the estimated charge {text.money(needed)}" if needed else ""
+        return Check(
+            name="funds", status="ready", detail=f"Credit balance {text.money(cents / 100)}{covers}."
+        )
     if isinstance(cents, int) and cents > 0:
-        return Check(name="funds", status="ready", detail=f"Credit balance {text.money(cents / 100)}.")
+        return Check(
+            name="funds",
+            status="unknown",
+            detail=f"Credit balance {text.money(cents / 100)} is below the estimated charge {text.money(needed)}; "
+            "a card on file is not visible via the API.",
+        )
     return Check(
         name="funds",
         status="unknown",
@@ -264,10 +314,21 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
         )
 
     @tool("list_jobs", "List my jobs", "Your posted jobs (ids for list_proposals).")
-    async def list_jobs(ctx: Context[Any, Any]) -> Annotated[CallToolResult, Jobs]:
+    async def list_jobs(
+        ctx: Context[Any, Any],
+        titleContains: Annotated[
+            str, Field(max_length=200, description="Only jobs whose title contains this text; empty for all")
+        ] = "",
+    ) -> Annotated[CallToolResult, Jobs]:
         async with tool_call(ctx, "list_jobs", writes=False) as state:
             data = await state.client.list_jobs()
-            return _compact(Jobs.model_validate({"jobs": data.get("jobs") or []}))
+            jobs = Jobs.model_validate({"jobs": data.get("jobs") or []})
+            wanted = titleContains.casefold()
+            jobs.jobs = [j for j in jobs.jobs if wanted in (j.title or "").casefold()]
+            lines = [
+                f"{j.id} | {text.upstream_text(j.title or '?', 120)} | {j.status or '?'}" for j in jobs.jobs
+            ]
+            return _compact(jobs, "\n".join(["id | title | status", *lines]) if lines else "No jobs.")
 
     @tool(
         "list_proposals",
@@ -277,14 +338,16 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
     async def list_proposals(
         jobId: opaque_id("jobId", "Job id from list_jobs"),  # type: ignore[valid-type]
         ctx: Context[Any, Any],
-        status: Annotated[ProposalStatus | None, Field(description="Filter by status")] = None,
+        status: Annotated[ProposalStatus, Field(description="Only proposals with this status")] = "ANY",
         cursor: Annotated[
-            str | None, Field(max_length=200, description="nextCursor of a previous page")
-        ] = None,
+            str, Field(max_length=200, description="nextCursor of a previous page; empty for the first")
+        ] = "",
         limit: Annotated[int, Field(ge=1, le=100, description="Page size")] = 10,
     ) -> Annotated[CallToolResult, Proposals]:
         async with tool_call(ctx, "list_proposals", writes=False) as state:
-            data = await state.client.list_proposals(jobId, status=status, cursor=cursor, limit=limit)
+            data = await state.client.list_proposals(
+                jobId, status=None if status == "ANY" else status, cursor=cursor or None, limit=limit
+            )
             items = [_proposal(p) for p in data.get("proposals") or [] if isinstance(p, dict)]
             page = Proposals.model_validate({"proposals": items, "nextCursor": data.get("nextCursor")})
             lines = [
@@ -315,20 +378,27 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
             }
             if detail.get("interviewScore") is None:
                 detail["interviewScore"] = interview.get("score")
-            return _compact(ProposalDetail.model_validate(detail))
+            proposal = ProposalDetail.model_validate(detail)
+            return _compact(proposal, _proposal_summary(proposal))
 
     @tool(
         "list_contracts", "List contracts", "Your contracts, newest first, optionally for one job or status."
     )
     async def list_contracts(
         ctx: Context[Any, Any],
-        jobId: opaque_id("jobId", "Only this job's contracts") | None = None,  # type: ignore[valid-type]
-        status: Annotated[Literal["active", "ended"] | None, Field(description="Filter by status")] = None,
+        jobId: optional_id("jobId", "Only this job's contracts") = "",  # type: ignore[valid-type]
+        status: Annotated[
+            Literal["any", "active", "ended"], Field(description="Only contracts with this status")
+        ] = "any",
     ) -> Annotated[CallToolResult, Contracts]:
         async with tool_call(ctx, "list_contracts", writes=False) as state:
-            data = await state.client.list_contracts(job_id=jobId, status=status)
+            data = await state.client.list_contracts(
+                job_id=jobId or None, status=None if status == "any" else status
+            )
             items = [_contract(c) for c in data.get("contracts") or [] if isinstance(c, dict)]
-            return _compact(Contracts.model_validate({"contracts": items}))
+            contracts = Contracts.model_validate({"contracts": items})
+            lines = ["id | status | title | trainer", *map(_contract_line, contracts.contracts)]
+            return _compact(contracts, "\n".join(lines) if contracts.contracts else "No contracts.")
 
     @tool("get_contract", "Get a contract", "One contract with its milestones.")
     async def get_contract(
@@ -337,13 +407,21 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
     ) -> Annotated[CallToolResult, Contract]:
         async with tool_call(ctx, "get_contract", writes=False) as state:
             raw = _obj((await state.client.get_contract(contractId)).get("contract"))
-            return _compact(Contract.model_validate(_contract(raw)))
+            contract = Contract.model_validate(_contract(raw))
+            return _compact(contract, _contract_summary(contract))
 
     @tool(
         "check_hiring_readiness",
         "Check hiring readiness",
         "Preflight before a first hire: token, scopes, hiring feature, account claim, funds.",
     )
-    async def check_hiring_readiness(ctx: Context[Any, Any]) -> Annotated[CallToolResult, Readiness]:
+    async def check_hiring_readiness(
+        ctx: Context[Any, Any],
+        amount: Annotated[
+            float,
+            Field(ge=0, description="Planned first milestone in USD, to check funds against; 0 to skip"),
+        ] = 0,
+    ) -> Annotated[CallToolResult, Readiness]:
         async with tool_call(ctx, "check_hiring_readiness", writes=False, needs_token=False) as state:
-            return _compact(await readiness(state))
+            checked = await readiness(state, amount)
+            return _compact(checked, _readiness_summary(checked))
