@@ -35,7 +35,7 @@ EXPECTED_TOOLS = {
 TERMS = {"name": "Framework matrix batch", "amount": 120, "dueDate": "2027-06-30"}
 MISSING_APPROVAL = "doesnotexist"
 
-Call = Callable[[str, dict[str, Any]], Awaitable[str]]
+Call = Callable[[str, dict[str, Any]], Awaitable["str | dict[str, Any]"]]
 
 
 def server_env() -> dict[str, str]:
@@ -82,19 +82,25 @@ def check_converted(report: Report, converted: dict[str, bool], how: str) -> Non
     )
 
 
-def first_row_id(table: str) -> str:
-    """The id column of the first data row of one of our text tables (``id | ... `` header first)."""
-    rows = [line for line in table.splitlines()[1:] if " | " in line]
+def first_id(seen: str | dict[str, Any], key: str) -> str:
+    """The first item's id, from structured content (``{key: [{id}]}``) or our text table's first data row."""
+    if isinstance(seen, dict):
+        return str(seen[key][0]["id"])
+    rows = [line for line in seen.splitlines()[1:] if " | " in line]
     if not rows:
-        raise AssertionError(f"no rows in {table!r}")
+        raise AssertionError(f"no rows in {seen!r}")
     return rows[0].split(" | ")[0].strip()
 
 
-def approval_id_in(text: str) -> str:
-    match = re.search(r"approvalId ([A-Za-z0-9_.-]+)\)", text)
+def approval_of(seen: str | dict[str, Any]) -> tuple[str, str]:
+    """(approval id, status) from structured content or from our summary text."""
+    if isinstance(seen, dict):
+        return seen["approval"]["id"], seen["approval"]["status"]
+    match = re.search(r"approvalId ([A-Za-z0-9_.-]+)\)", seen) or re.search(r"Approval ([A-Za-z0-9_.-]+): (\w+)", seen)
     if not match:
-        raise AssertionError(f"no approval id in {text!r}")
-    return match.group(1)
+        raise AssertionError(f"no approval id in {seen!r}")
+    status = re.search(r"Approval [A-Za-z0-9_.-]+: (\w+)", seen)
+    return match.group(1), status.group(1) if status else ("pending" if "NOT hired" in seen else "?")
 
 
 def is_our_error(text: str) -> bool:
@@ -103,17 +109,16 @@ def is_our_error(text: str) -> bool:
 
 
 async def hire_flow(report: Report, call: Call) -> None:
-    """list_jobs → list_proposals → request_hire → check_approval, reading only the text the model sees."""
+    """list_jobs → list_proposals → request_hire → check_approval, reading what the framework gives the model
+    (our text summary, or the structured content for frameworks that forward that instead)."""
     jobs = await call("list_jobs", {})
-    job = first_row_id(jobs)
-    report.check("list_jobs", bool(job), jobs[:200])
+    job = first_id(jobs, "jobs")
+    report.check("list_jobs", bool(job), str(jobs)[:200])
     proposals = await call("list_proposals", {"jobId": job, "status": "UNREVIEWED"})
-    proposal = first_row_id(proposals)
-    report.check("list_proposals", bool(proposal), proposals[:200])
+    proposal = first_id(proposals, "proposals")
+    report.check("list_proposals", bool(proposal), str(proposals)[:200])
     hired = await call("request_hire", {"proposalId": proposal, "milestone": TERMS})
-    approval = approval_id_in(hired)
-    report.check(
-        "request_hire", "NOT hired" in hired and f"/approvals/{approval}" in hired, hired[:300]
-    )
+    approval, status = approval_of(hired)
+    report.check("request_hire", status == "pending" and f"/approvals/{approval}" in str(hired), str(hired)[:300])
     checked = await call("check_approval", {"approvalId": approval})
-    report.check("check_approval", f"Approval {approval}: pending" in checked, checked[:300])
+    report.check("check_approval", approval_of(checked) == (approval, "pending"), str(checked)[:300])
