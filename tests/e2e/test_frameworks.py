@@ -13,7 +13,15 @@ FRAMEWORKS = frameworks()
 
 def test_every_framework_has_a_pinned_driver():
     names = {fw.name for fw in FRAMEWORKS}
-    assert names == {"openai_agents", "langchain", "pydantic_ai", "mcp1", "fastmcp2", "google_adk", "google_genai"}
+    assert names == {
+        "openai_agents",
+        "langchain",
+        "pydantic_ai",
+        "mcp1",
+        "fastmcp2",
+        "google_adk",
+        "google_genai",
+    }
     for fw in FRAMEWORKS:
         pins = [line for line in fw.requirements.splitlines() if line and not line.startswith("#")]
         assert pins and all("==" in line for line in pins), f"{fw.name}: every requirement pinned"

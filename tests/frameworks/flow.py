@@ -96,7 +96,9 @@ def approval_of(seen: str | dict[str, Any]) -> tuple[str, str]:
     """(approval id, status) from structured content or from our summary text."""
     if isinstance(seen, dict):
         return seen["approval"]["id"], seen["approval"]["status"]
-    match = re.search(r"approvalId ([A-Za-z0-9_.-]+)\)", seen) or re.search(r"Approval ([A-Za-z0-9_.-]+): (\w+)", seen)
+    match = re.search(r"approvalId ([A-Za-z0-9_.-]+)\)", seen) or re.search(
+        r"Approval ([A-Za-z0-9_.-]+): (\w+)", seen
+    )
     if not match:
         raise AssertionError(f"no approval id in {seen!r}")
     status = re.search(r"Approval [A-Za-z0-9_.-]+: (\w+)", seen)
@@ -119,6 +121,8 @@ async def hire_flow(report: Report, call: Call) -> None:
     report.check("list_proposals", bool(proposal), str(proposals)[:200])
     hired = await call("request_hire", {"proposalId": proposal, "milestone": TERMS})
     approval, status = approval_of(hired)
-    report.check("request_hire", status == "pending" and f"/approvals/{approval}" in str(hired), str(hired)[:300])
+    report.check(
+        "request_hire", status == "pending" and f"/approvals/{approval}" in str(hired), str(hired)[:300]
+    )
     checked = await call("check_approval", {"approvalId": approval})
     report.check("check_approval", approval_of(checked) == (approval, "pending"), str(checked)[:300])

@@ -96,7 +96,14 @@ def run_driver(fw: Framework, server: str | None = None) -> dict[str, Any]:
 
 def _broken(fw: Framework, detail: str, seconds: float) -> dict[str, Any]:
     check = {"name": "driver produced a report", "ok": False, "detail": detail}
-    return {"name": fw.name, "framework": fw.name, "versions": {}, "ok": False, "checks": [check], "seconds": seconds}
+    return {
+        "name": fw.name,
+        "framework": fw.name,
+        "versions": {},
+        "ok": False,
+        "checks": [check],
+        "seconds": seconds,
+    }
 
 
 def _cell(report: dict[str, Any], prefix: str) -> str:
@@ -104,7 +111,8 @@ def _cell(report: dict[str, Any], prefix: str) -> str:
     if not found:
         return "—"
     mark = "✅" if all(c["ok"] for c in found) else "❌"
-    return mark + " " + "; ".join(c["name"].removeprefix(prefix).strip(" ()") for c in found)
+    names = [c["name"].removeprefix(prefix).strip() for c in found]
+    return mark + " " + "; ".join(n[1:-1] if n.startswith("(") and n.endswith(")") else n for n in names)
 
 
 def render(reports: list[dict[str, Any]], installs: dict[str, float]) -> str:
@@ -123,27 +131,48 @@ def render(reports: list[dict[str, Any]], installs: dict[str, float]) -> str:
     ]
     for r in reports:
         versions = ", ".join(f"{k} {v}" for k, v in r["versions"].items()) or "—"
-        flow = [c for c in r["checks"] if c["name"] in ("list_jobs", "list_proposals", "request_hire", "check_approval")]
+        flow = [
+            c
+            for c in r["checks"]
+            if c["name"] in ("list_jobs", "list_proposals", "request_hire", "check_approval")
+        ]
         flow_cell = ("✅" if len(flow) == 4 and all(c["ok"] for c in flow) else "❌") + " 4 steps"
-        result = "pass" if r["ok"] else "**FAIL**: " + "; ".join(c["name"] for c in r["checks"] if not c["ok"])
+        result = (
+            "pass" if r["ok"] else "**FAIL**: " + "; ".join(c["name"] for c in r["checks"] if not c["ok"])
+        )
         lines.append(
             f"| {r['framework']} | {versions} | {_cell(r, 'every tool converts')} | {flow_cell} | "
-            f"{_cell(r, 'tool error reaches')} | {result} |"
+            f"{_cell(r, 'tool error as')} | {result} |"
         )
-    lines += ["", "Timings on the CI machine size (2 cores), seconds:", "", "| Driver | venv install | run |", "|---|---|---|"]
+    lines += [
+        "",
+        "Timings on the CI machine size (2 cores), seconds:",
+        "",
+        "| Driver | venv install | run |",
+        "|---|---|---|",
+    ]
     for r in reports:
         install_time = installs.get(r["name"])
-        lines.append(f"| {r['name']} | {f'{install_time:.0f}' if install_time else 'cached'} | {r['seconds']:.1f} |")
+        lines.append(
+            f"| {r['name']} | {f'{install_time:.0f}' if install_time else 'cached'} | {r['seconds']:.1f} |"
+        )
     extra = [c for r in reports for c in r["checks"] if c["name"].startswith("Gemini")]
     if extra:
-        lines += ["", "Further checks: " + "; ".join(f"{c['name']} ({'ok' if c['ok'] else 'FAIL'})" for c in extra) + "."]
+        lines += [
+            "",
+            "Further checks: "
+            + "; ".join(f"{c['name']} ({'ok' if c['ok'] else 'FAIL'})" for c in extra)
+            + ".",
+        ]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", action="append", help="run only this framework (repeatable)")
-    parser.add_argument("--no-install", action="store_true", help="skip frameworks whose venv is missing or stale")
+    parser.add_argument(
+        "--no-install", action="store_true", help="skip frameworks whose venv is missing or stale"
+    )
     parser.add_argument("--no-doc", action="store_true", help=f"do not rewrite {DOC.relative_to(ROOT)}")
     args = parser.parse_args(argv)
     chosen = [fw for fw in frameworks() if not args.only or fw.name in args.only]
@@ -158,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{fw.name}: installed in {installs[fw.name]:.0f} s", file=sys.stderr)
         report = run_driver(fw)
         reports.append(report)
-        print(f"{fw.name}: {'pass' if report['ok'] else 'FAIL'} in {report['seconds']:.1f} s", file=sys.stderr)
+        print(
+            f"{fw.name}: {'pass' if report['ok'] else 'FAIL'} in {report['seconds']:.1f} s", file=sys.stderr
+        )
         for check in report["checks"]:
             if not check["ok"]:
                 print(f"  FAILED {check['name']}: {check['detail']}", file=sys.stderr)

@@ -13,7 +13,17 @@ from fastmcp import Client
 from fastmcp.client.transports import StdioTransport
 from fastmcp.exceptions import ToolError
 from fastmcp.utilities.json_schema_type import json_schema_to_type
-from flow import MISSING_APPROVAL, SERVER, SERVER_ARGS, Report, check_converted, check_listed, hire_flow, is_our_error, server_env
+from flow import (
+    MISSING_APPROVAL,
+    SERVER,
+    SERVER_ARGS,
+    Report,
+    check_converted,
+    check_listed,
+    hire_flow,
+    is_our_error,
+    server_env,
+)
 
 
 def typed(schema: dict[str, Any]) -> bool:
@@ -24,22 +34,32 @@ async def main(report: Report) -> None:
     async with Client(StdioTransport(command=SERVER, args=SERVER_ARGS, env=server_env())) as client:
         tools = await client.list_tools()
         check_listed(report, {t.name for t in tools})
-        check_converted(report, {t.name: typed(t.inputSchema) for t in tools}, "json_schema_to_type on inputs")
-        check_converted(report, {t.name: typed(t.outputSchema or {}) for t in tools}, "json_schema_to_type on outputs")
+        check_converted(
+            report, {t.name: typed(t.inputSchema) for t in tools}, "json_schema_to_type on inputs"
+        )
+        check_converted(
+            report, {t.name: typed(t.outputSchema or {}) for t in tools}, "json_schema_to_type on outputs"
+        )
 
         async def call(name: str, args: dict[str, Any]) -> Any:
             result = await client.call_tool(name, args)
             if name in ("request_hire", "check_approval"):
                 data = result.data  # typed objects: attribute access fails on an undeclared nested object
-                return {"approval": {"id": data.approval.id, "status": data.approval.status, "url": data.approval.approvalUrl}}
+                return {
+                    "approval": {
+                        "id": data.approval.id,
+                        "status": data.approval.status,
+                        "url": data.approval.approvalUrl,
+                    }
+                }
             return result.structured_content
 
         await hire_flow(report, call)
         try:
             await client.call_tool("check_approval", {"approvalId": MISSING_APPROVAL})
-            report.check("tool error reaches the framework as an error (ToolError)", False, "no exception")
+            report.check("tool error as ToolError", False, "no exception")
         except ToolError as exc:
-            report.check("tool error reaches the framework as an error (ToolError)", is_our_error(str(exc)), str(exc))
+            report.check("tool error as ToolError", is_our_error(str(exc)), str(exc))
 
 
 Report("fastmcp 2.x client", ["fastmcp", "mcp"]).run(main)

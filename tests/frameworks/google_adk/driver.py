@@ -10,7 +10,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from flow import MISSING_APPROVAL, SERVER, SERVER_ARGS, Report, check_converted, check_listed, hire_flow, is_our_error, server_env
+from flow import (
+    MISSING_APPROVAL,
+    SERVER,
+    SERVER_ARGS,
+    Report,
+    check_converted,
+    check_listed,
+    hire_flow,
+    is_our_error,
+    server_env,
+)
 from google.adk.agents import LlmAgent
 from google.adk.agents.invocation_context import InvocationContext
 from google.adk.sessions import InMemorySessionService
@@ -53,7 +63,7 @@ async def main(report: Report) -> None:
         await hire_flow(report, call)
         failed = await run("check_approval", {"approvalId": MISSING_APPROVAL})
         report.check(
-            "tool error reaches the framework as an error (isError in the function response)",
+            "tool error as isError in the function response",
             failed.get("isError") is True and is_our_error(text_of(failed)),
             str(failed)[:300],
         )

@@ -10,7 +10,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from flow import MISSING_APPROVAL, SERVER, SERVER_ARGS, Report, check_converted, check_listed, hire_flow, is_our_error, server_env
+from flow import (
+    MISSING_APPROVAL,
+    SERVER,
+    SERVER_ARGS,
+    Report,
+    check_converted,
+    check_listed,
+    hire_flow,
+    is_our_error,
+    server_env,
+)
 from google.genai import _extra_utils, types
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
@@ -19,7 +29,9 @@ from mcp.client.stdio import stdio_client
 def model_turn(name: str, args: dict[str, Any]) -> types.GenerateContentResponse:
     """What Gemini would answer when it decides to call ``name``."""
     call = types.Part(function_call=types.FunctionCall(name=name, args=args))
-    return types.GenerateContentResponse(candidates=[types.Candidate(content=types.Content(role="model", parts=[call]))])
+    return types.GenerateContentResponse(
+        candidates=[types.Candidate(content=types.Content(role="model", parts=[call]))]
+    )
 
 
 def text_of(value: Any) -> str:
@@ -33,7 +45,9 @@ async def main(report: Report) -> None:
         config, adapters = await _extra_utils.parse_config_for_mcp_sessions({"tools": [session]})
         declarations = [d for tool in config.tools for d in tool.function_declarations or []]
         check_listed(report, set(adapters))
-        check_converted(report, {d.name: d.parameters is not None for d in declarations}, "Schema.from_json_schema")
+        check_converted(
+            report, {d.name: d.parameters is not None for d in declarations}, "Schema.from_json_schema"
+        )
         functions = _extra_utils.get_function_map(config, adapters, is_caller_method_async=True)
 
         async def run(name: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -49,7 +63,7 @@ async def main(report: Report) -> None:
         await hire_flow(report, call)
         failed = await run("check_approval", {"approvalId": MISSING_APPROVAL})
         report.check(
-            'tool error reaches the framework as an error (function response {"error": ...})',
+            'tool error as function response {"error": ...}',
             "error" in failed and is_our_error(text_of(failed["error"])),
             str(failed)[:300],
         )

@@ -9,7 +9,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from flow import MISSING_APPROVAL, SERVER, SERVER_ARGS, Report, check_converted, check_listed, hire_flow, is_our_error, server_env
+from flow import (
+    MISSING_APPROVAL,
+    SERVER,
+    SERVER_ARGS,
+    Report,
+    check_converted,
+    check_listed,
+    hire_flow,
+    is_our_error,
+    server_env,
+)
 from langchain_anthropic.chat_models import convert_to_anthropic_tool
 from langchain_core.messages import ToolMessage
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -50,8 +60,12 @@ async def main(report: Report) -> None:
     async with client.session("opentrain") as session:
         tools = {t.name: t for t in await load_mcp_tools(session)}
         check_listed(report, set(tools))
-        check_converted(report, {n: converts(openai_strict, t) for n, t in tools.items()}, "OpenAI strict=True")
-        check_converted(report, {n: converts(convert_to_anthropic_tool, t) for n, t in tools.items()}, "Anthropic")
+        check_converted(
+            report, {n: converts(openai_strict, t) for n, t in tools.items()}, "OpenAI strict=True"
+        )
+        check_converted(
+            report, {n: converts(convert_to_anthropic_tool, t) for n, t in tools.items()}, "Anthropic"
+        )
         check_converted(report, {n: converts(gemini, t) for n, t in tools.items()}, "Gemini")
         milestone = gemini(tools["request_hire"]).parameters.properties["milestone"]
         report.check(
@@ -61,17 +75,24 @@ async def main(report: Report) -> None:
         )
 
         async def call(name: str, args: dict[str, Any]) -> str:
-            message = await tools[name].ainvoke({"type": "tool_call", "id": f"call_{name}", "name": name, "args": args})
+            message = await tools[name].ainvoke(
+                {"type": "tool_call", "id": f"call_{name}", "name": name, "args": args}
+            )
             if message.status == "error":
                 raise AssertionError(text_of(message))
             return text_of(message)
 
         await hire_flow(report, call)
         failed = await tools["check_approval"].ainvoke(
-            {"type": "tool_call", "id": "call_err", "name": "check_approval", "args": {"approvalId": MISSING_APPROVAL}}
+            {
+                "type": "tool_call",
+                "id": "call_err",
+                "name": "check_approval",
+                "args": {"approvalId": MISSING_APPROVAL},
+            }
         )
         report.check(
-            'tool error reaches the framework as an error (ToolMessage status="error")',
+            'tool error as ToolMessage status="error"',
             failed.status == "error" and is_our_error(text_of(failed)),
             text_of(failed),
         )
@@ -79,5 +100,12 @@ async def main(report: Report) -> None:
 
 Report(
     "LangChain MCP adapters + OpenAI/Anthropic/Gemini converters",
-    ["langchain-mcp-adapters", "langchain-core", "langchain-openai", "langchain-anthropic", "langchain-google-genai", "mcp"],
+    [
+        "langchain-mcp-adapters",
+        "langchain-core",
+        "langchain-openai",
+        "langchain-anthropic",
+        "langchain-google-genai",
+        "mcp",
+    ],
 ).run(main)

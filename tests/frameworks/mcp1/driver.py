@@ -9,7 +9,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from flow import MISSING_APPROVAL, SERVER, SERVER_ARGS, Report, check_converted, check_listed, hire_flow, is_our_error, server_env
+from flow import (
+    MISSING_APPROVAL,
+    SERVER,
+    SERVER_ARGS,
+    Report,
+    check_converted,
+    check_listed,
+    hire_flow,
+    is_our_error,
+    server_env,
+)
 from jsonschema import Draft202012Validator
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
@@ -37,7 +47,7 @@ async def main(report: Report) -> None:
         await hire_flow(report, call)
         failed = await session.call_tool("check_approval", {"approvalId": MISSING_APPROVAL})
         text = failed.content[0].text
-        report.check("tool error reaches the framework as an error (isError)", failed.isError and is_our_error(text), text)
+        report.check("tool error as isError", failed.isError and is_our_error(text), text)
 
 
 Report("mcp 1.x client", ["mcp"]).run(main)

@@ -10,7 +10,17 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fastmcp.client.transports import StdioTransport
-from flow import MISSING_APPROVAL, SERVER, SERVER_ARGS, Report, check_converted, check_listed, hire_flow, is_our_error, server_env
+from flow import (
+    MISSING_APPROVAL,
+    SERVER,
+    SERVER_ARGS,
+    Report,
+    check_converted,
+    check_listed,
+    hire_flow,
+    is_our_error,
+    server_env,
+)
 from pydantic_ai.exceptions import ModelRetry
 from pydantic_ai.mcp import MCPToolset
 from pydantic_ai.profiles.google import GoogleJsonSchemaTransformer
@@ -32,7 +42,9 @@ async def main(report: Report) -> None:
     async with toolset:
         tools = await toolset.list_tools()
         check_listed(report, {t.name for t in tools})
-        check_converted(report, {t.name: openai_strict(t.input_schema) for t in tools}, "OpenAI transformer, strict=True")
+        check_converted(
+            report, {t.name: openai_strict(t.input_schema) for t in tools}, "OpenAI transformer, strict=True"
+        )
         check_converted(report, {t.name: google(t.input_schema) for t in tools}, "Google transformer")
 
         async def call(name: str, args: dict[str, Any]) -> Any:
@@ -41,9 +53,9 @@ async def main(report: Report) -> None:
         await hire_flow(report, call)
         try:
             await toolset.direct_call_tool("check_approval", {"approvalId": MISSING_APPROVAL})
-            report.check("tool error reaches the framework as an error (ModelRetry)", False, "no exception")
+            report.check("tool error as ModelRetry", False, "no exception")
         except ModelRetry as exc:
-            report.check("tool error reaches the framework as an error (ModelRetry)", is_our_error(str(exc)), str(exc))
+            report.check("tool error as ModelRetry", is_our_error(str(exc)), str(exc))
 
 
 Report("PydanticAI", ["pydantic-ai-slim", "fastmcp-slim", "mcp"]).run(main)
