@@ -136,3 +136,18 @@ def test_inspector_with_the_bearer_secret(inspector, sandbox):
     message = json.dumps(refused)
     assert "OPENTRAIN_MCP_AUTH_TOKEN" in message and secret not in message
     assert "Dynamic Client Registration" not in message and "HTTP 404" not in message
+
+
+def test_inspector_finds_no_schema_portability_problem(inspector):
+    """``--strict`` lints every input and output schema (type lists, untyped nodes, remote refs, booleans)."""
+    proc = subprocess.run(
+        [inspector, "--cli", "-e", "OPENTRAIN_MCP_SANDBOX=1", "-e", "OPENTRAIN_MCP_LEDGER=none", SCRIPT]
+        + ["--method", "tools/list", "--strict", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    listed = json.loads(proc.stdout)
+    assert len(listed.get("result", listed)["tools"]) == 10
+    assert "Schema portability" not in proc.stderr and "Warning:" not in proc.stderr, proc.stderr
