@@ -141,8 +141,20 @@ def test_inspector_with_the_bearer_secret(inspector, sandbox):
 def test_inspector_finds_no_schema_portability_problem(inspector):
     """``--strict`` lints every input and output schema (type lists, untyped nodes, remote refs, booleans)."""
     proc = subprocess.run(
-        [inspector, "--cli", "-e", "OPENTRAIN_MCP_SANDBOX=1", "-e", "OPENTRAIN_MCP_LEDGER=none", SCRIPT]
-        + ["--method", "tools/list", "--strict", "--format", "json"],
+        [
+            inspector,
+            "--cli",
+            "-e",
+            "OPENTRAIN_MCP_SANDBOX=1",
+            "-e",
+            "OPENTRAIN_MCP_LEDGER=none",
+            SCRIPT,
+            "--method",
+            "tools/list",
+            "--strict",
+            "--format",
+            "json",
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -61,10 +61,13 @@ def install(fw: Framework) -> float:
     started = time.monotonic()
     shutil.rmtree(fw.venv, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", str(fw.venv)], check=True)
-    subprocess.run(
+    pip = subprocess.run(
         [str(fw.python), "-m", "pip", "install", "-q", "-r", str(HERE / fw.name / "requirements.txt")],
-        check=True,
+        capture_output=True,
+        text=True,
     )
+    if pip.returncode != 0:
+        raise RuntimeError(f"{fw.name}: pip install failed:\n{pip.stdout[-2000:]}{pip.stderr[-2000:]}")
     (fw.venv / STAMP).write_text(fw.requirements)
     return time.monotonic() - started
 
@@ -173,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-install", action="store_true", help="skip frameworks whose venv is missing or stale"
     )
+    parser.add_argument("--install-only", action="store_true", help="create missing or stale venvs only")
     parser.add_argument("--no-doc", action="store_true", help=f"do not rewrite {DOC.relative_to(ROOT)}")
     args = parser.parse_args(argv)
     chosen = [fw for fw in frameworks() if not args.only or fw.name in args.only]
@@ -185,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             installs[fw.name] = install(fw)
             print(f"{fw.name}: installed in {installs[fw.name]:.0f} s", file=sys.stderr)
+        if args.install_only:
+            continue
         report = run_driver(fw)
         reports.append(report)
         print(
@@ -195,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  FAILED {check['name']}: {check['detail']}", file=sys.stderr)
     if not args.no_doc and reports:
         DOC.write_text(render(reports, installs))
+    if args.install_only:
+        return 0
     return 0 if reports and all(r["ok"] for r in reports) else 1
 
 
