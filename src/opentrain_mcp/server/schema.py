@@ -4,7 +4,9 @@ Input schemas keep only ``PORTABLE_INPUT_KEYWORDS``, the keywords that OpenAI st
 declarations and Anthropic tool schemas all accept: nested objects are inlined (no ``$ref``), there are no
 ``null`` types, branches or enum members, and no ``additionalProperties`` (google-genai's MCP adapter crashes
 on a boolean one). An optional parameter is one that is not ``required`` and carries an explicit, non-null
-``default``. Output schemas are inlined too, with nullable fields spelled ``anyOf`` (never type lists).
+``default``. Output schemas are inlined too and null-free as well: results leave empty fields out rather than
+send ``null``, so an optional result field is simply not ``required`` (alternatives would be ``anyOf``, never
+type lists).
 
 Validation is unaffected: the SDK validates arguments with the pydantic models, not these dicts, so unknown
 arguments and id patterns are still enforced by the server with readable messages.
@@ -84,7 +86,7 @@ def _without_null(node: dict[str, Any]) -> dict[str, Any]:
 
 
 def portable_output_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """Types, properties and ``required`` of the result and of every nested object; no descriptions.
+    """Types, properties and ``required`` of the result and of every nested object; no descriptions, no nulls.
 
     Nested objects are spelled out so typed clients (fastmcp's ``.data``) can rely on their fields.
     """
@@ -96,6 +98,7 @@ def _output(node: Any) -> Any:
         return [_output(n) for n in node]
     if not isinstance(node, dict):
         return node
+    node = _without_null(node)
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key not in OUTPUT_KEYWORDS:

@@ -65,8 +65,8 @@ def optional_id(what: str, description: str) -> Any:
 
 
 def result(model: BaseModel, summary: str) -> CallToolResult:
-    """Short plain text for the model plus the object as structured content (top-level nulls left out)."""
-    data = {k: v for k, v in model.model_dump(mode="json").items() if v is not None}
+    """Short plain text for the model plus the object as structured content (empty fields left out)."""
+    data = model.model_dump(mode="json", exclude_none=True)
     return CallToolResult(content=[TextContent(type="text", text=summary)], structured_content=data)
 
 
