@@ -161,5 +161,5 @@ def test_inspector_finds_no_schema_portability_problem(inspector):
     )
     assert proc.returncode == 0, proc.stderr
     listed = json.loads(proc.stdout)
-    assert len(listed.get("result", listed)["tools"]) == 10
+    assert len(listed.get("result", listed)["tools"]) == 12
     assert "Schema portability" not in proc.stderr and "Warning:" not in proc.stderr, proc.stderr

@@ -31,6 +31,8 @@ EXPECTED_TOOLS = {
     "list_contracts",
     "get_contract",
     "check_hiring_readiness",
+    "preview_hire",
+    "get_spend_status",
 }
 TERMS = {"name": "Framework matrix batch", "amount": 120, "dueDate": "2027-06-30"}
 MISSING_APPROVAL = "doesnotexist"
@@ -69,7 +71,7 @@ class Report:
 
 
 def check_listed(report: Report, names: set[str]) -> None:
-    report.check("lists all 10 tools", names == EXPECTED_TOOLS, f"got {sorted(names)}")
+    report.check(f"lists all {len(EXPECTED_TOOLS)} tools", names == EXPECTED_TOOLS, f"got {sorted(names)}")
 
 
 def check_converted(report: Report, converted: dict[str, bool], how: str) -> None:

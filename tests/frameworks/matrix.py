@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         "--no-install", action="store_true", help="skip frameworks whose venv is missing or stale"
     )
     parser.add_argument("--install-only", action="store_true", help="create missing or stale venvs only")
-    parser.add_argument("--jobs", type=int, default=3, help="venvs created at once (pip mostly waits)")
+    parser.add_argument("--jobs", type=int, default=1, help="venvs created at once")
     parser.add_argument("--no-doc", action="store_true", help=f"do not rewrite {DOC.relative_to(ROOT)}")
     args = parser.parse_args(argv)
     chosen = [fw for fw in frameworks() if not args.only or fw.name in args.only]

@@ -287,6 +287,9 @@ PREVIEW_HIRE = (
 GET_SPEND_STATUS = (
     "Spend-policy limits, usage (today, month, pending, last hour; USD incl. fees), what is left."
 )
+SPEND_REFRESH = (
+    "false: answer from the local record only, without refreshing pending approvals from OpenTrain"
+)
 CAPS_USED = "Each spend-policy cap after this request: used/limit"
 SPEND_OWNER = "Only the human who runs this server can change it."
 PROPOSAL_WARNINGS = {

@@ -19,7 +19,7 @@ READ = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
 )
 ProposalStatus = Literal[
-    "ANY", "UNREVIEWED", "SHORTLISTED", "MAYBE", "HIRED", "DECLINED", "NOT_A_FIT", "RESUME_SENT"
+    "UNREVIEWED", "SHORTLISTED", "MAYBE", "HIRED", "DECLINED", "NOT_A_FIT", "RESUME_SENT"
 ]
 
 
@@ -338,7 +338,9 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
     async def list_proposals(
         jobId: opaque_id("jobId", "Job id from list_jobs"),  # type: ignore[valid-type]
         ctx: Context[Any, Any],
-        status: Annotated[ProposalStatus, Field(description="Only proposals with this status")] = "ANY",
+        status: Annotated[
+            Literal["ANY", ProposalStatus], Field(description="Only proposals with this status")
+        ] = "ANY",
         cursor: Annotated[
             str, Field(max_length=200, description="nextCursor of a previous page; empty for the first")
         ] = "",

@@ -60,7 +60,7 @@ class SpendFigures(BaseModel):
 class SpendStatus(BaseModel):
     limits: SpendLimits
     used: SpendFigures
-    remaining: SpendFigures = Field(description="Left under each limit (null where there is no limit)")
+    remaining: SpendFigures = Field(description="Left under each limit (absent where there is no limit)")
     persistent: bool = Field(description="False: the ledger is off and usage is counted in this process only")
 
 
@@ -136,10 +136,13 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
             annotations=READ,
             structured_output=True,
         )
-        async def get_spend_status(ctx: Context[Any, Any]) -> Annotated[CallToolResult, SpendStatus]:
+        async def get_spend_status(
+            ctx: Context[Any, Any],
+            refresh: Annotated[bool, Field(description=text.SPEND_REFRESH)] = True,
+        ) -> Annotated[CallToolResult, SpendStatus]:
             state = state_of(ctx)
             async with tool_errors("get_spend_status", state, writes=False):
-                if state.settings.problem() is None:
+                if refresh and state.settings.problem() is None:
                     await refresh_pending(state)
                 usage = state.spend_book.spend_usage(api_origin=state.trusted_origin)
                 policy = state.spend_policy
