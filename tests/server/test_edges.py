@@ -114,7 +114,7 @@ async def test_other_tools_refuse_loose_types_too(client, controls):
     text = text_of(r)
     assert r.is_error
     assert "`limit`: must be a whole number" in text and "`page`: is not an argument" in text
-    assert "`status`: must be one of 'UNREVIEWED'" in text
+    assert "`status`: must be one of 'ANY', 'UNREVIEWED'" in text
     r = await client.call_tool("wait_for_approval", {"approvalId": "a1", "timeoutSeconds": 99})
     assert "`timeoutSeconds`: must be at most 50" in text_of(r)
     assert controls.requests() == []
