@@ -95,16 +95,16 @@ def first_id(seen: str | dict[str, Any], key: str) -> str:
 
 
 def approval_of(seen: str | dict[str, Any]) -> tuple[str, str]:
-    """(approval id, status) from structured content or from our summary text."""
+    """(approval id, status) from structured content, check_approval's summary or request_hire's summary."""
     if isinstance(seen, dict):
         return seen["approval"]["id"], seen["approval"]["status"]
-    match = re.search(r"approvalId ([A-Za-z0-9_.-]+)\)", seen) or re.search(
-        r"Approval ([A-Za-z0-9_.-]+): (\w+)", seen
-    )
-    if not match:
-        raise AssertionError(f"no approval id in {seen!r}")
-    status = re.search(r"Approval [A-Za-z0-9_.-]+: (\w+)", seen)
-    return match.group(1), status.group(1) if status else ("pending" if "NOT hired" in seen else "?")
+    checked = re.search(r"Approval ([A-Za-z0-9_.-]+): (\w+)\.", seen)
+    if checked:
+        return checked.group(1), checked.group(2)
+    requested = re.search(r"NOT hired.*approvalId ([A-Za-z0-9_.-]+)\)", seen, re.S)
+    if requested:
+        return requested.group(1), "pending"
+    raise AssertionError(f"no approval in {seen!r}")
 
 
 def is_our_error(text: str) -> bool:

@@ -2,8 +2,8 @@
 
 The rules (issue #13): input schemas use only keywords that OpenAI strict mode, Gemini function declarations
 and Anthropic tool schemas all accept; nested objects inlined; no ``null`` anywhere; optional means "not
-required and an explicit default"; every tool has at least one parameter. Output schemas spell nullable
-fields with ``anyOf`` and declare the properties of nested objects. Text content is a short summary.
+required and an explicit default"; every tool has at least one parameter. Output schemas have no type lists
+(``anyOf`` if ever needed) and declare the properties of nested objects. Text content is a short summary.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ async def test_input_schemas_use_the_portable_subset(client):
                         assert "default" in prop and matches(prop["default"], prop), f"{where}.{name}"
 
 
-async def test_output_schemas_use_any_of_and_declare_nested_properties(client):
+async def test_output_schemas_have_no_type_lists_and_declare_nested_properties(client):
     for tool in (await client.list_tools()).tools:
         free_form = set()
         for path, node in nodes(tool.output_schema):
