@@ -115,15 +115,23 @@ class NewMilestone(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     description: str = Field(min_length=1, max_length=10_000)
-    name: str | None = Field(None, max_length=500)
-    amountUsd: float | None = Field(None, description="Required if fixed-price")
-    volume: float | None = Field(None, gt=0, description="Hours/labels, if not fixed-price")
-    dueDate: str | None = Field(None, description="YYYY-MM-DD")
+    name: str = Field("", max_length=500)
+    amountUsd: float = Field(0, ge=0, description="Required if fixed-price; 0 for none")
+    volume: float = Field(0, ge=0, description="Hours/labels, if not fixed-price; 0 for none")
+    dueDate: str = Field("", description="YYYY-MM-DD; empty for none")
 
-    _amount_is_a_number = field_validator("amountUsd", mode="before")(
-        classmethod(lambda cls, v: v if v is None else _json_number(v))
+    # Optional fields are "", or 0 for numbers, when not given (portable tool schemas have no null); an
+    # explicit null from an older client means the same.
+    _null_is_empty = field_validator("name", "dueDate", mode="before")(
+        classmethod(lambda cls, v: "" if v is None else v)
     )
-    _amount_is_money = field_validator("amountUsd")(classmethod(lambda cls, v: _usd_amount(v)))
+    _null_is_zero = field_validator("volume", mode="before")(
+        classmethod(lambda cls, v: 0 if v is None else v)
+    )
+    _amount_is_a_number = field_validator("amountUsd", mode="before")(
+        classmethod(lambda cls, v: 0 if v is None else _json_number(v))
+    )
+    _amount_is_money = field_validator("amountUsd")(classmethod(lambda cls, v: _usd_amount(v) if v else v))
     _due_date_is_real = field_validator("dueDate")(classmethod(lambda cls, v: _due_date(v)))
 
     @field_validator("description")
@@ -134,8 +142,8 @@ class NewMilestone(BaseModel):
         return value
 
     def to_wire(self) -> dict[str, Any]:
-        """The JSON body sent to the API (unset optional fields omitted)."""
-        body = self.model_dump(exclude_none=True)
+        """The JSON body sent to the API (optional fields left empty or 0 omitted)."""
+        body = {k: v for k, v in self.model_dump().items() if k == "description" or v not in ("", 0)}
         for key in ("amountUsd", "volume"):
             if key in body:
                 body[key] = _wire_number(body[key])

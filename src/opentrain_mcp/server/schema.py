@@ -86,16 +86,18 @@ def _without_null(node: dict[str, Any]) -> dict[str, Any]:
 
 
 def portable_output_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """Types, properties and ``required`` of the result and of every nested object; no descriptions, no nulls.
+    """The result's fields with their types, and for every nested object the fields it always has.
 
-    Nested objects are spelled out so typed clients (fastmcp's ``.data``) can rely on their fields.
+    Nested objects declare their ``required`` properties, the ones a client can rely on (typed clients such
+    as fastmcp's ``.data`` build on them); their optional fields stay undeclared, still allowed, to keep
+    ``tools/list`` within its token budget. No descriptions, no nulls.
     """
-    return _output(inline_refs(schema))  # type: ignore[no-any-return]
+    return _output(inline_refs(schema), nested=False)  # type: ignore[no-any-return]
 
 
-def _output(node: Any) -> Any:
+def _output(node: Any, *, nested: bool) -> Any:
     if isinstance(node, list):
-        return [_output(n) for n in node]
+        return [_output(n, nested=nested) for n in node]
     if not isinstance(node, dict):
         return node
     node = _without_null(node)
@@ -104,9 +106,10 @@ def _output(node: Any) -> Any:
         if key not in OUTPUT_KEYWORDS:
             continue
         if key == "properties":
-            out[key] = {name: _output(sub) for name, sub in value.items()}
+            kept = node.get("required", []) if nested else value
+            out[key] = {name: _output(value[name], nested=True) for name in kept}
         else:
-            out[key] = _output(value)
+            out[key] = _output(value, nested=nested)
     return out
 
 

@@ -1,5 +1,5 @@
-"""fastmcp 2.x ``Client`` over stdio: results read through its typed ``.data`` (built from our output
-schemas, so nested objects must declare their properties); tool errors raise ``ToolError``."""
+"""fastmcp 2.x ``Client`` over stdio: approvals read through its typed ``.data`` (built from our output
+schemas, so nested objects must declare the properties they always have); tool errors raise ``ToolError``."""
 
 from __future__ import annotations
 
@@ -44,14 +44,10 @@ async def main(report: Report) -> None:
         async def call(name: str, args: dict[str, Any]) -> Any:
             result = await client.call_tool(name, args)
             if name in ("request_hire", "check_approval"):
-                data = result.data  # typed objects: attribute access fails on an undeclared nested object
-                return {
-                    "approval": {
-                        "id": data.approval.id,
-                        "status": data.approval.status,
-                        "url": data.approval.approvalUrl,
-                    }
-                }
+                # Typed objects carry the declared (always present) nested fields; the link is optional.
+                approval = result.data.approval
+                url = result.structured_content["approval"].get("approvalUrl")
+                return {"approval": {"id": approval.id, "status": approval.status, "url": url}}
             return result.structured_content
 
         await hire_flow(report, call)
