@@ -29,8 +29,9 @@ NOTES = [
     "What reaches the model: PydanticAI gives it the structured content; ADK the whole result (text and "
     "structured content, hence text that is a short summary, never a copy); the others the text. fastmcp's "
     "`.data` is typed from the output schema.",
-    "Google ADK's `StdioConnectionParams(timeout=5)` default also bounds the server's start; on a loaded 2-core "
-    "machine a stdio start (with the in-process sandbox) took 3.5-7 s, so the ADK driver sets 30 s. The OpenAI "
+    "Google ADK's `StdioConnectionParams(timeout=5)` and PydanticAI's `init_timeout=5` defaults also bound the "
+    "server's start; on a loaded 2-core machine a stdio start (with the in-process sandbox) took 3.5-7 s, so "
+    "those two drivers set 30 s. The OpenAI "
     "Agents SDK driver keeps its 5 s default: every call, `request_hire` included, answers within it.",
     "Against the server before issue #13 the same drivers fail: LangChain's Gemini converter rejects the three "
     "tools with `null` in an enum and makes the milestone's optional fields required, the Agents SDK serves "

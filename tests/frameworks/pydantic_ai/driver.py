@@ -38,7 +38,9 @@ def google(schema: dict[str, Any]) -> bool:
 
 
 async def main(report: Report) -> None:
-    toolset = MCPToolset(StdioTransport(command=SERVER, args=SERVER_ARGS, env=server_env()))
+    # init_timeout (default 5 s) also bounds the server's start, which a loaded 2-core machine can exceed.
+    transport = StdioTransport(command=SERVER, args=SERVER_ARGS, env=server_env())
+    toolset = MCPToolset(transport, init_timeout=30)
     async with toolset:
         tools = await toolset.list_tools()
         check_listed(report, {t.name for t in tools})
