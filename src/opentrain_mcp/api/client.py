@@ -129,7 +129,7 @@ class OpenTrainClient:
     def http(self) -> httpx2.AsyncClient:
         """The HTTP client, created on first use (building its TLS context costs ~50 ms at start-up)."""
         if self._http is None:
-            self._http = new_http_client(self.policy)
+            self._http = new_http_client(self.policy, self.base_url)
         return self._http
 
     @property
@@ -157,9 +157,7 @@ class OpenTrainClient:
         data = await self._call("POST", f"/proposals/{_seg(proposal_id)}/hire", json=body, ok=(200, 201, 202))
         accepted = _parse(HireAccepted, data, "hire response")
         if accepted.approval.proposalId not in (None, proposal_id):
-            raise MalformedResponseError(
-                f"hire response names proposal {accepted.approval.proposalId!r}, not {proposal_id!r}"
-            )
+            raise MalformedResponseError(f"hire response names a different proposal than {proposal_id}")
         return accepted
 
     async def get_approval(self, approval_id: str) -> Approval:
@@ -168,7 +166,7 @@ class OpenTrainClient:
         data = await self._call("GET", f"/approvals/{_seg(approval_id)}")
         approval = _parse(Approval, data.get("approval"), "approval response")
         if approval.id != approval_id:
-            raise MalformedResponseError(f"asked for approval {approval_id!r}, got {approval.id!r}")
+            raise MalformedResponseError(f"approval response is for a different approval than {approval_id}")
         return approval
 
     # --- after the hire: milestones and contract end (payments:write) --------------------------
@@ -344,10 +342,16 @@ class OpenTrainClient:
             await anyio.sleep(wait)
 
 
-def new_http_client(policy: RetryPolicy | None = None) -> httpx2.AsyncClient:
-    """The shared HTTP client: explicit timeouts, our User-Agent, no redirects, no env proxies for loopback."""
+def new_http_client(policy: RetryPolicy | None = None, base_url: str | None = None) -> httpx2.AsyncClient:
+    """The shared HTTP client: explicit timeouts, our User-Agent, no redirects.
+
+    For a loopback ``base_url`` (a local sandbox) environment proxy variables are ignored, so the bearer
+    token never travels through a proxy; a remote https origin honours ``HTTPS_PROXY``/``NO_PROXY``.
+    """
     policy = policy or RetryPolicy()
+    host = urlsplit(base_url).hostname if base_url else None
     return httpx2.AsyncClient(
+        trust_env=not (host and is_loopback_host(host)),
         timeout=httpx2.Timeout(policy.request_timeout, connect=policy.connect_timeout),
         headers={"User-Agent": USER_AGENT},
         follow_redirects=False,
@@ -386,9 +390,8 @@ def _json_object(response: httpx2.Response, what: str) -> dict[str, Any]:
     try:
         data = response.json()
     except ValueError:
-        ctype = response.headers.get("content-type", "?")
         raise MalformedResponseError(
-            f"{what}: HTTP {response.status_code} with a body that is not JSON ({ctype})",
+            f"{what}: HTTP {response.status_code} with a body that is not JSON",
             status=response.status_code,
             request_id=response.headers.get("x-request-id"),
         ) from None
@@ -424,7 +427,7 @@ def _error_from(response: httpx2.Response, method: str, path: str) -> OpenTrainE
         "details": details if isinstance(details, dict) else {},
     }
     if 200 <= status < 400:
-        return MalformedResponseError(f"{method} {path}: unexpected HTTP {status}: {message}", **kwargs)
+        return MalformedResponseError(f"{method} {path}: unexpected HTTP {status}", **kwargs)
     cls = error_class_for(status)
     if cls is RateLimitError:
         return RateLimitError(

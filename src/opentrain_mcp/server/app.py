@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from mcp import MCPError
 from mcp.server import MCPServer
+from pydantic import BaseModel
 
 from opentrain_mcp import __version__
 from opentrain_mcp.api.retry import RetryPolicy
 from opentrain_mcp.config import Settings
 from opentrain_mcp.policy import SpendPolicy
-from opentrain_mcp.server import text
+from opentrain_mcp.server import text, untrusted
 from opentrain_mcp.server.schema import compact_tool_schemas
 from opentrain_mcp.server.state import lifespan_for
 from opentrain_mcp.server.tools import approvals, contracts, hire, reads, spend
@@ -98,6 +101,29 @@ class ServerOptions:
         return chosen - set(WRITE_TOOLS) if self.read_only else chosen
 
 
+def token_redaction(token: str | None) -> Any:
+    """Middleware replacing the configured API token in every result and protocol error, whatever its path."""
+    redact = untrusted.redactor(token)
+
+    async def middleware(ctx: Any, call_next: Any) -> Any:
+        try:
+            result = await call_next(ctx)
+        except MCPError as exc:
+            if token and token in str(exc.error.model_dump()):
+                raise MCPError(exc.code, redact(exc.message), redact(exc.data)) from None
+            raise
+        if not token or result is None:
+            return result
+        wire = (
+            result.model_dump_json(by_alias=True, exclude_none=True)
+            if isinstance(result, BaseModel)
+            else json.dumps(result, default=str)
+        )
+        return redact(json.loads(wire)) if token in wire else result
+
+    return middleware
+
+
 def build_server(settings: Settings, options: ServerOptions | None = None, **kwargs: Any) -> MCPServer[Any]:
     """An ``MCPServer`` exposing the OpenTrain tools. ``kwargs`` are ``ServerOptions`` fields."""
     options = options or ServerOptions(**kwargs)
@@ -121,6 +147,7 @@ def build_server(settings: Settings, options: ServerOptions | None = None, **kwa
         ),
         log_level="WARNING",
         subscriptions=bus,
+        middleware=[token_redaction(settings.token)],
     )
     wanted = options.wanted()
     hire.register(mcp, wanted)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import re
-from urllib.parse import quote, urlsplit
+import unicodedata
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from opentrain_mcp.api.client import is_loopback_host
 
 _UNSAFE_CHARS = re.compile(r"[\s\x00-\x1f\x7f\\]")
+_LINK_LIKE = re.compile(r"(?i)^\s*(?:[a-z][a-z0-9+.-]*:|//|\\\\|www\.)")
 
 
 class UntrustedLinkError(Exception):
@@ -22,14 +24,19 @@ class UntrustedLinkError(Exception):
 
 
 def _origin(url: str) -> tuple[str, str, int] | None:
-    parts = urlsplit(url)
-    if not parts.scheme or not parts.hostname:
-        return None
     try:
+        parts = urlsplit(url)
+        if not parts.scheme or not parts.hostname:
+            return None
         port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
+    except ValueError:  # bad port, or a host that changes under NFKC normalisation
         return None
     return parts.scheme.lower(), parts.hostname.lower(), port
+
+
+def _hidden_characters(text: str) -> bool:
+    """Control, bidi-override or other invisible characters (after percent-decoding)."""
+    return any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in unquote(text))
 
 
 def vet_link(url: object, *, trusted_origin: str, kind: str, approval_id: str | None = None) -> str:
@@ -49,13 +56,23 @@ def vet_link(url: object, *, trusted_origin: str, kind: str, approval_id: str | 
 @functools.lru_cache(maxsize=1024)
 def _link_problem(url: str, trusted_origin: str, approval_id: str | None) -> str | None:
     """Why ``url`` may not be shown, or None; cached because the same approval links are re-checked often."""
-    if _UNSAFE_CHARS.search(url):
-        return "the link contains whitespace or control characters"
+    if not url.isascii() or _UNSAFE_CHARS.search(url):
+        return "the link contains non-ASCII, whitespace or control characters"
     expected = _origin(trusted_origin)
-    parts = urlsplit(url)
     actual = _origin(url)
+    if actual is None:
+        return "the link is malformed"
     if expected is None or actual != expected:
         return f"it does not point to {trusted_origin}"
+    parts = urlsplit(url)
+    if (
+        _hidden_characters(parts.path)
+        or _hidden_characters(parts.query)
+        or _hidden_characters(parts.fragment)
+    ):
+        return "it carries encoded control or bidi characters"
+    if any(_LINK_LIKE.match(value) for _, value in parse_qsl(parts.query, keep_blank_values=True)):
+        return "its query carries another link"
     if actual[0] != "https" and not is_loopback_host(actual[1]):
         return "it is not https"
     if parts.username or parts.password or "@" in parts.netloc:

@@ -12,10 +12,13 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from opentrain_mcp.api.client import OpenTrainClient
+from opentrain_mcp.api.errors import MalformedResponseError
 from opentrain_mcp.api.models import Approval
 from opentrain_mcp.api.retry import RetryPolicy
 from opentrain_mcp.config import Settings
 from opentrain_mcp.policy import SpendPolicy
+from opentrain_mcp.server.links import UntrustedLinkError
+from opentrain_mcp.server.untrusted import is_id, shape_approval
 from opentrain_mcp.server.watcher import ApprovalWatcher
 
 if TYPE_CHECKING:
@@ -122,11 +125,24 @@ class AppState:
             self.settled[approval.id] = approval
 
     async def approval_changed(self, approval: Approval) -> None:
-        """Fan a settled approval out: cache, ledger, resource subscribers (both eras), open elicitations."""
-        self.remember(approval)
-        ledger = self.ledger or self._memory_book
-        if ledger is not None:
-            ledger.update(approval.model_dump(), api_origin=self.trusted_origin)
+        """Fan a settled approval out: cache, ledger, resource subscribers (both eras), open elicitations.
+
+        Only a well-shaped approval with a vetted link is cached or written to the ledger; subscribers are
+        told either way (their read reports what is wrong with it).
+        """
+        try:
+            view = shape_approval(approval, trusted_origin=self.trusted_origin)
+        except (MalformedResponseError, UntrustedLinkError) as exc:
+            log.warning(
+                "approval %s from the watcher not recorded: %s",
+                approval.id if is_id(approval.id) else "?",
+                exc,
+            )
+        else:
+            self.remember(approval)
+            ledger = self.ledger or self._memory_book
+            if ledger is not None:
+                ledger.update(view.model_dump(), api_origin=self.trusted_origin)
         uri = approval_uri(approval.id)
         if self.bus is not None:
             from mcp.server.subscriptions import ResourceUpdated

@@ -23,6 +23,7 @@ from opentrain_mcp.api.errors import (
 )
 from opentrain_mcp.config import TOKEN_HELP
 from opentrain_mcp.policy import Breach, usd
+from opentrain_mcp.server import untrusted
 
 INSTRUCTIONS = (
     "Hire AI trainers on OpenTrain. request_hire never hires anyone: it creates a pending approval that a "
@@ -102,12 +103,9 @@ def money(value: float) -> str:
 
 
 def upstream_text(value: str, cap: int) -> str:
-    """Free text from OpenTrain for a summary line: on one line, without control characters or our
-    delimiters, capped and delimited by « » so it never reads as our own words. Non-ASCII is kept."""
-    flat = " ".join("".join(ch if ch.isprintable() and ch not in "«»" else " " for ch in value).split())
-    if len(flat) > cap:
-        flat = flat[: cap - 1] + "…"
-    return f"«{flat}»"
+    """Free text from OpenTrain for a summary line: cleaned like every upstream text (one line, no control,
+    bidi or link, capped) and delimited by « » so it never reads as our own words. Non-ASCII is kept."""
+    return "«" + untrusted.clean(value, cap).replace("«", "‹").replace("»", "›") + "»"
 
 
 # --- results ----------------------------------------------------------------------------------
@@ -138,12 +136,21 @@ ELICITATION_NOTES = {
 }
 
 
-def elicitation_message(candidate: str, milestone: str, total: float, expires_at: str | None) -> str:
+def elicitation_message(candidate: str, milestone: str, total: float, expires: str | None) -> str:
+    """What the human reads next to the link: a validated name, the agent's milestone title (quoted,
+    capped), the charge we computed and a human-readable expiry; nothing else from upstream."""
     return (
-        f'Confirm hiring {candidate} for "{milestone}" on OpenTrain. Estimated charge {money(total)} '
-        f"(milestone + 10% fee + $9.95). Expires {expires_at or 'in about 72 h'}. Nothing happens unless you "
-        "confirm on OpenTrain's page."
+        f"Confirm hiring {candidate} for {untrusted.quote(milestone, 80)} on OpenTrain. Estimated charge "
+        f"{money(total)} (milestone + 10% fee + $9.95). Expires {expires or 'in about 72 h'}. Nothing happens "
+        "unless you confirm on OpenTrain's page."
     )
+
+
+HIRE_RETRY_REFUSED = (
+    "Refused: this request_hire retry carried no valid request state for these exact terms, so nothing was "
+    "sent to OpenTrain. If a hire request was made, find it with list_hire_requests or check_approval; call "
+    "request_hire again (a fresh call, not a retry) only to make a new request."
+)
 
 
 def hire_text(
@@ -168,9 +175,8 @@ def hire_text(
 
 
 def quoted(value: object, limit: int = 80) -> str:
-    """Upstream free text for a sentence: control characters and runs of whitespace collapsed, capped, quoted."""
-    flat = " ".join("".join(c if c.isprintable() else " " for c in str(value)).split())
-    return f'"{flat[:limit]}{"…" if len(flat) > limit else ""}"'
+    """Upstream free text for a sentence: cleaned (no control, bidi or link), capped, quoted."""
+    return untrusted.quote(value, limit)
 
 
 MILESTONE_CREATED_NEXT = (
@@ -388,17 +394,27 @@ SAFE_TO_REPEAT = (
 
 
 def _headline(exc: OpenTrainError) -> str:
-    bits = []
-    if exc.status is not None:
-        bits.append(f"HTTP {exc.status}")
-    if exc.code:
-        bits.append(exc.code)
-    if exc.reason:
-        bits.append(f"reason {exc.reason}")
-    if exc.request_id:
-        bits.append(f"requestId {exc.request_id}")
+    """Status, code, reason and requestId, each shape-checked (a bad one is named, never shown), then the
+    API's message as quoted data."""
+    bits = [f"HTTP {exc.status}"] if exc.status is not None else []
+    malformed = []
+    for field, label, raw, shaped in (
+        ("code", "", exc.code, untrusted.error_code(exc.code)),
+        (
+            "details.reason",
+            "reason ",
+            exc.details.get("reason"),
+            exc.reason if untrusted.is_word(exc.reason) else None,
+        ),
+        ("requestId", "requestId ", exc.request_id, untrusted.request_id(exc.request_id)),
+    ):
+        if shaped:
+            bits.append(label + shaped)
+        elif raw is not None:
+            malformed.append(field)
     meta = f" ({', '.join(bits)})" if bits else ""
-    return f"OpenTrain refused the request{meta}: {exc.message}"
+    note = f" [malformed field(s) not shown: {', '.join(malformed)}]" if malformed else ""
+    return f"OpenTrain refused the request{meta}: {untrusted.quote(exc.message)}{note}"
 
 
 REPEAT_NOTES = {
@@ -423,7 +439,8 @@ def explain_error(
         text = f"Could not get an answer from OpenTrain: {exc.message}. Retries were made within the time budget."
         return f"{text} {repeat if writes else 'Try again in a minute.'}"
     if isinstance(exc, MalformedResponseError):
-        rid = f" (requestId {exc.request_id})" if exc.request_id else ""
+        shaped_id = untrusted.request_id(exc.request_id)
+        rid = f" (requestId {shaped_id})" if shaped_id else ""
         text = f"OpenTrain sent an unexpected response{rid}: {exc.message}."
         return f"{text} {repeat if writes else 'Try again later; report it if it persists.'}"
     head = _headline(exc)
@@ -442,16 +459,22 @@ _CONFLICTS = {
 }
 
 
+def _issue(issue: dict[str, object]) -> str:
+    """One validation issue: its path if shaped as field names/indexes, its message quoted."""
+    path = issue.get("path")
+    parts = path if isinstance(path, list) else []
+    shaped = all(isinstance(p, int) or untrusted.is_word(p) for p in parts) and len(parts) <= 6
+    where = ".".join(str(p) for p in parts) if shaped and parts else "body"
+    return f"{where}: {untrusted.quote(issue.get('message', '?'), untrusted.NAME_CAP * 2)}"
+
+
 def _next_action(
     exc: OpenTrainError, *, writes: bool, links: dict[str, str | None], tool: str, repeat: str
 ) -> str:
-    reason = exc.reason
+    reason = exc.reason if untrusted.is_word(exc.reason) else None
     if isinstance(exc, BadRequestError):
-        issues = "; ".join(
-            f"{'.'.join(str(p) for p in i.get('path', [])) or 'body'}: {i.get('message', '?')}"
-            for i in exc.issues
-        )
-        return f"fix the arguments and call again. Problems: {issues or exc.message}"
+        issues = "; ".join(_issue(i) for i in exc.issues[:10])
+        return f"fix the arguments and call again. Problems: {issues or untrusted.quote(exc.message)}"
     if isinstance(exc, AuthenticationError):
         return "the API token was rejected (missing, revoked or mistyped). " + TOKEN_HELP
     if isinstance(exc, PermissionDeniedError):
@@ -459,16 +482,20 @@ def _next_action(
             url = links.get("claimUrl")
             where = f"at {url}" if url else "in the OpenTrain app (the claim link was withheld, see above)"
             return f"ask the human to claim this agent account {where}, then call again."
-        if exc.required_scopes:
+        required = [s for s in map(untrusted.scope, exc.required_scopes) if s]
+        if required:
             granted = exc.details.get("grantedScopes")
-            has = f" (token has: {', '.join(granted)})" if isinstance(granted, list) else ""
+            shown = [s for s in map(untrusted.scope, granted) if s] if isinstance(granted, list) else None
+            has = f" (token has: {', '.join(shown) or 'none'})" if shown is not None else ""
             return (
-                f"the token lacks scope {', '.join(exc.required_scopes)}{has}. Ask the human to create a token "
+                f"the token lacks scope {', '.join(required)}{has}. Ask the human to create a token "
                 f"with {_TOKEN_SCOPES.get(tool, 'proposals:write and payments:read')} and set it as OT_API_TOKEN."
             )
         if exc.details.get("featureKey"):
+            feature = exc.details["featureKey"]
+            name = f"the feature {feature}" if untrusted.is_word(feature) else "a required feature"
             return (
-                f"the feature {exc.details['featureKey']} is not enabled for this OpenTrain account; ask the human "
+                f"{name} is not enabled for this OpenTrain account; ask the human "
                 "to contact OpenTrain support. Retrying will not help."
             )
         return (

@@ -25,9 +25,10 @@ from pydantic import BaseModel, Field
 from opentrain_mcp.api.errors import OpenTrainError
 from opentrain_mcp.api.models import Approval, check_id
 from opentrain_mcp.server import text
-from opentrain_mcp.server.links import vet_link
+from opentrain_mcp.server.links import UntrustedLinkError
 from opentrain_mcp.server.state import APPROVAL_URI, AppState, approval_uri
 from opentrain_mcp.server.tools._common import opaque_id, result, tool_call
+from opentrain_mcp.server.untrusted import ApprovalView, shape_approval
 
 READ = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
@@ -38,25 +39,23 @@ PROGRESS_EVERY = 5.0
 class ApprovalStatus(BaseModel):
     """An approval as OpenTrain reports it, with its meaning for the agent."""
 
-    approval: Approval
+    approval: ApprovalView
     meaning: str
     nextStep: str
     sandbox: bool = Field(description="True when the answer came from the local sandbox, not OpenTrain")
 
 
 async def read_approval(state: AppState, approval_id: str) -> Approval:
-    """The approval, from cache once settled (settled approvals never change); pending ones get watched."""
+    """The approval, from cache once settled (settled approvals never change); pending ones get watched.
+
+    Only an approval whose fields have their documented shapes and whose link passes vetting is cached,
+    watched or returned.
+    """
     cached = state.settled.get(approval_id)
     if cached is not None:
         return cached
     approval = await state.client.get_approval(approval_id)
-    if approval.approvalUrl is not None:
-        vet_link(
-            approval.approvalUrl,
-            trusted_origin=state.trusted_origin,
-            kind="approvalUrl",
-            approval_id=approval.id,
-        )
+    shape_approval(approval, trusted_origin=state.trusted_origin)
     state.remember(approval)
     if state.watcher is not None:
         state.watcher.watch(approval)
@@ -64,15 +63,17 @@ async def read_approval(state: AppState, approval_id: str) -> Approval:
 
 
 def status_of(state: AppState, approval: Approval) -> ApprovalStatus:
-    meaning, follow = text.approval_meaning(approval.status, approval.type, approval.contractId)
-    if approval.status == "pending" and approval.approvalUrl:
-        follow = text.hire_next_step(approval.approvalUrl, approval.expiresAt, approval.id)
-    return ApprovalStatus(approval=approval, meaning=meaning, nextStep=follow, sandbox=state.sandbox)
+    view = shape_approval(approval, trusted_origin=state.trusted_origin)
+    meaning, follow = text.approval_meaning(view.status, view.type, view.contractId)
+    if view.status == "pending" and view.approvalUrl:
+        follow = text.hire_next_step(view.approvalUrl, view.expiresAt, view.id)
+    return ApprovalStatus(approval=view, meaning=meaning, nextStep=follow, sandbox=state.sandbox)
 
 
 def describe(state: AppState, approval: Approval) -> CallToolResult:
     out = status_of(state, approval)
-    summary = text.approval_text(approval.id, approval.status, out.meaning, out.nextStep, state.sandbox)
+    view = out.approval
+    summary = text.approval_text(view.id, view.status, out.meaning, out.nextStep, state.sandbox)
     return result(out, summary)
 
 
@@ -145,8 +146,12 @@ def register(mcp: MCPServer[Any], wanted: set[str], *, stateless: bool = False) 
             if problem:
                 raise ResourceError(problem)
             out = status_of(state, await read_approval(state, approvalId))
-        except (OpenTrainError, ValueError) as exc:
-            raise ResourceError(getattr(exc, "message", str(exc))) from None
+        except UntrustedLinkError as exc:
+            raise ResourceError(text.untrusted_link(exc.kind, exc.why, exc.trusted_origin, None)) from None
+        except OpenTrainError as exc:
+            raise ResourceError(text.explain_error(exc, writes=False, links={})) from None
+        except ValueError as exc:
+            raise ResourceError(str(exc)) from None
         return json.dumps(
             out.model_dump(mode="json", exclude_none=True), separators=(",", ":"), ensure_ascii=False
         )
@@ -158,7 +163,7 @@ def register(mcp: MCPServer[Any], wanted: set[str], *, stateless: bool = False) 
         if not state.legacy_subscriptions.add(_connection(ctx), uri):
             raise MCPError(INVALID_PARAMS, text.too_many_subscriptions(state.legacy_subscriptions.cap))
         if not state.settings.problem():
-            with contextlib.suppress(OpenTrainError, ValueError):
+            with contextlib.suppress(OpenTrainError, ValueError, UntrustedLinkError):
                 await read_approval(state, approval_id)
         return EmptyResult()
 

@@ -24,6 +24,7 @@ from opentrain_mcp.server.budget import safe_id, spend_budget
 from opentrain_mcp.server.state import AppState
 from opentrain_mcp.server.tools._common import opaque_id, result, tool_call
 from opentrain_mcp.server.tools._cosign import already_requested, present
+from opentrain_mcp.server.untrusted import ApprovalView, human_time, shape_approval
 
 FUND_FEE_RATE = Decimal("0.10")
 TOOLS = ("create_milestone", "request_milestone_funding", "request_milestone_release", "end_contract")
@@ -46,7 +47,7 @@ class MilestoneCreated(BaseModel):
 class CoSignRequest(BaseModel):
     """A pending request a human must confirm at ``approval.approvalUrl``."""
 
-    approval: Approval | None = None
+    approval: ApprovalView | None = None
     asks: str = Field(description="What the human is asked to approve")
     amountUsd: float | None = Field(
         default=None, description="Milestone amount, payout, or funded total at stake"
@@ -165,6 +166,7 @@ async def _cosigned(
                     return result(ended, text.ENDED_AT_ONCE)
                 budget.settle(accepted.approval)
             approval, caps = accepted.approval, budget.caps_used
+        view = shape_approval(approval, trusted_origin=state.trusted_origin)
         asks = text.cosign_asks(kind, stake.milestone, stake.trainer, amount, charge)
         shown = await present(
             state,
@@ -172,12 +174,12 @@ async def _cosigned(
             approval,
             target_id=target_id,
             amount_usd=charge if kind == "milestone_fund" else amount,
-            prompt=text.cosign_prompt(asks, approval.expiresAt),
+            prompt=text.cosign_prompt(asks, human_time(view.expiresAt)),
         )
         if isinstance(shown, InputRequiredResult):
             return shown  # type: ignore[return-value]
         fields: dict[str, Any] = {
-            "approval": approval,
+            "approval": view,
             "asks": asks,
             "amountUsd": amount,
             "nextStep": text.COSIGN_NEXT_STEP[kind],
@@ -192,7 +194,7 @@ async def _cosigned(
             out = ContractEndRequest(**fields, ended=False)
         else:
             out = CoSignRequest(**fields)
-        summary = text.cosign_text(asks, shown.url, approval.expiresAt, approval.id, sandbox, shown.outcome)
+        summary = text.cosign_text(asks, shown.url, view.expiresAt, view.id, sandbox, shown.outcome)
         if caps:
             summary += "\n" + text.caps_line(caps)
         return result(out, summary)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
 
 from opentrain_mcp.api.errors import AuthenticationError, OpenTrainError, PermissionDeniedError
-from opentrain_mcp.server import text
+from opentrain_mcp.server import text, untrusted
 from opentrain_mcp.server.state import AppState
 from opentrain_mcp.server.tools._common import opaque_id, optional_id, tool_call
 from opentrain_mcp.server.tools.hire import estimate_charge
@@ -23,66 +23,88 @@ ProposalStatus = Literal[
 ]
 
 
+def _is_date_or_time(value: object) -> bool:
+    return untrusted.is_date(value) or untrusted.is_timestamp(value)
+
+
+UpstreamId = Annotated[str, AfterValidator(untrusted.checker(untrusted.is_id, "an id"))]
+Word = Annotated[str, AfterValidator(untrusted.checker(untrusted.is_word, "a status word"))]
+Timestamp = Annotated[str, AfterValidator(untrusted.checker(untrusted.is_timestamp, "an ISO-8601 timestamp"))]
+DateOrTime = Annotated[str, AfterValidator(untrusted.checker(_is_date_or_time, "a date"))]
+Number = Annotated[float, Strict()]
+Name = Annotated[str, AfterValidator(untrusted.cleaner(untrusted.NAME_CAP))]
+Title = Annotated[str, AfterValidator(untrusted.cleaner(untrusted.TITLE_CAP))]
+Summary = Annotated[str, AfterValidator(untrusted.cleaner(untrusted.SUMMARY_CAP))]
+Cursor = Annotated[str, AfterValidator(untrusted.checker(untrusted.is_cursor, "a paging cursor"))]
+CUT = Field(None, description="What the size cap left out, if anything")
+
+
 class Compact(BaseModel):
+    """Only the fields declared here reach the model; unknown upstream fields are dropped."""
+
     model_config = ConfigDict(extra="ignore")
 
 
 class Job(Compact):
-    id: str
-    title: str | None = None
-    status: str | None = None
-    paymentType: str | None = None
+    id: UpstreamId
+    title: Title | None = None
+    status: Word | None = None
+    paymentType: Word | None = None
 
 
 class Jobs(Compact):
     jobs: list[Job]
+    cut: str | None = CUT
 
 
 class Proposal(Compact):
-    id: str
-    status: str | None = Field(
+    id: UpstreamId
+    status: Word | None = Field(
         None, description="UNREVIEWED, SHORTLISTED, MAYBE, HIRED, DECLINED, NOT_A_FIT, ..."
     )
-    candidate: str | None = Field(None, description="Masked name, e.g. 'Maria G.'")
+    candidate: Name | None = Field(None, description="Masked name, e.g. 'Maria G.'")
     bid: str | None = Field(None, description="e.g. '0.06 USD/label'")
-    interviewScore: float | None = None
-    matchScore: float | None = None
+    interviewScore: Number | None = None
+    matchScore: Number | None = None
 
 
 class Proposals(Compact):
     proposals: list[Proposal]
-    nextCursor: str | None = None
+    nextCursor: Cursor | None = None
+    cut: str | None = CUT
 
 
 class ProposalDetail(Proposal):
-    jobId: str | None = None
-    createdAt: str | None = None
-    interviewSummary: str | None = None
+    jobId: UpstreamId | None = None
+    createdAt: Timestamp | None = None
+    interviewSummary: Summary | None = None
     verification: dict[str, Any] | None = None
-    contractId: str | None = None
+    contractId: UpstreamId | None = None
 
 
 class Milestone(Compact):
-    id: str | None = None
-    name: str | None = None
-    status: str | None = None
-    amountUsd: float | None = None
-    dueDate: str | None = None
+    id: UpstreamId | None = None
+    name: Title | None = None
+    status: Word | None = None
+    amountUsd: Number | None = None
+    dueDate: DateOrTime | None = None
 
 
 class Contract(Compact):
-    id: str
-    status: str | None = None
-    title: str | None = None
-    jobId: str | None = None
-    proposalId: str | None = None
-    freelancer: str | None = Field(None, description="Masked name")
-    paymentType: str | None = None
+    id: UpstreamId
+    status: Word | None = None
+    title: Title | None = None
+    jobId: UpstreamId | None = None
+    proposalId: UpstreamId | None = None
+    freelancer: Name | None = Field(None, description="Masked name")
+    paymentType: Word | None = None
     milestones: list[Milestone] = []
+    cut: str | None = CUT
 
 
 class Contracts(Compact):
     contracts: list[Contract]
+    cut: str | None = CUT
 
 
 class Check(Compact):
@@ -118,6 +140,7 @@ def _proposal(raw: dict[str, Any]) -> dict[str, Any]:
     metrics = _obj(raw.get("metrics"))
     return {
         **raw,
+        "verification": untrusted.plain_json(raw.get("verification")) or None,
         "status": status.get("raw") if isinstance(status, dict) else status,
         "candidate": candidate.get("displayName"),
         "bid": _bid(raw.get("bid")),
@@ -132,9 +155,11 @@ _UNITS = {"PER_LABEL": "label", "PER_HOUR": "hour"}
 def _bid(raw: Any) -> str | None:
     bid = _obj(raw)
     amount, unit = bid.get("amountUsd"), bid.get("unit")
-    if not isinstance(amount, (int, float)):
+    if not untrusted.is_number(amount):
         return None
-    per = _UNITS.get(unit, str(unit).lower()) if unit else None
+    per = _UNITS.get(unit) if isinstance(unit, str) else None
+    if per is None and untrusted.is_word(unit):
+        per = str(unit).lower()
     return f"{amount:g} USD" + (f"/{per}" if per else "")
 
 
@@ -157,6 +182,18 @@ def _proposal_line(p: Proposal) -> str:
 def _contract(raw: dict[str, Any]) -> dict[str, Any]:
     freelancer = _obj(raw.get("freelancer"))
     return {**raw, "freelancer": freelancer.get("displayName"), "milestones": raw.get("milestones") or []}
+
+
+M = TypeVar("M", bound=Compact)
+
+
+def _bounded(model: type[M], data: dict[str, Any], items: str, what: str) -> M:
+    """Parse upstream data into ``model`` (shapes checked, free text cleaned and capped), then cut the
+    ``items`` list to the page byte cap, saying what was cut."""
+    parsed = untrusted.parse(model, data, what)
+    listed = getattr(parsed, items)
+    kept, cut = untrusted.cap_items([i.model_dump(mode="json", exclude_none=True) for i in listed])
+    return parsed if cut is None else parsed.model_copy(update={items: listed[:kept], "cut": cut})
 
 
 def _compact(model: BaseModel, summary: str) -> CallToolResult:
@@ -220,7 +257,8 @@ async def readiness(state: AppState, amount: float = 0) -> Readiness:
         )
         return _verdict(checks)
     token = _obj(me.get("token"))
-    scopes = set(token.get("scopes") or [])
+    listed = token.get("scopes")
+    scopes = {s for s in listed if isinstance(s, str)} if isinstance(listed, list) else set()
     checks.append(Check(name="token", status="ready", detail="Token accepted."))
     missing = sorted({"proposals:write", "payments:read"} - scopes - ({"payments:read"} & _implied(scopes)))
     checks.append(
@@ -250,6 +288,13 @@ async def readiness(state: AppState, amount: float = 0) -> Readiness:
     return _verdict(checks)
 
 
+def _error_word(exc: OpenTrainError) -> str:
+    """The error's reason or code when shaped as one, else a neutral word."""
+    if untrusted.is_word(exc.reason):
+        return str(exc.reason)
+    return untrusted.error_code(exc.code) or "refused"
+
+
 def _implied(scopes: set[str]) -> set[str]:
     return {s.replace(":write", ":read") for s in scopes if s.endswith(":write")}
 
@@ -259,7 +304,9 @@ async def _feature_check(state: AppState) -> Check:
         caps = _obj((await state.client.capabilities()).get("capabilities"))
     except OpenTrainError as exc:
         return Check(
-            name="hiring_feature", status="unknown", detail=f"Could not read capabilities: {exc.message}"
+            name="hiring_feature",
+            status="unknown",
+            detail=f"Could not read capabilities: {untrusted.quote(exc.message)}",
         )
     if caps.get("hiring") is True:
         return Check(name="hiring_feature", status="ready", detail="Hiring through the API is enabled.")
@@ -279,18 +326,22 @@ async def _funds_check(state: AppState, amount: float) -> Check:
         return Check(
             name="funds",
             status="unknown",
-            detail=f"Credits not readable ({exc.reason or exc.code}); a payment method may still be on file.",
+            detail=f"Credits not readable ({_error_word(exc)}); a payment method may still be on file.",
         )
     except OpenTrainError as exc:
-        return Check(name="funds", status="unknown", detail=f"Could not read credits: {exc.message}")
+        return Check(
+            name="funds", status="unknown", detail=f"Could not read credits: {untrusted.quote(exc.message)}"
+        )
     cents = credits.get("availableCents")
     needed = estimate_charge(amount).total if amount > 0 else 0.0
-    if isinstance(cents, int) and cents > 0 and cents / 100 >= needed:
+    if isinstance(cents, bool) or not isinstance(cents, int):
+        cents = 0
+    if cents > 0 and cents / 100 >= needed:
         covers = f", enough for the estimated charge {text.money(needed)}" if needed else ""
         return Check(
             name="funds", status="ready", detail=f"Credit balance {text.money(cents / 100)}{covers}."
         )
-    if isinstance(cents, int) and cents > 0:
+    if cents > 0:
         return Check(
             name="funds",
             status="unknown",
@@ -322,13 +373,15 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
     ) -> Annotated[CallToolResult, Jobs]:
         async with tool_call(ctx, "list_jobs", writes=False) as state:
             data = await state.client.list_jobs()
-            jobs = Jobs.model_validate({"jobs": data.get("jobs") or []})
+            jobs = _bounded(Jobs, {"jobs": data.get("jobs") or []}, "jobs", "jobs response")
             wanted = titleContains.casefold()
             jobs.jobs = [j for j in jobs.jobs if wanted in (j.title or "").casefold()]
             lines = [
                 f"{j.id} | {text.upstream_text(j.title or '?', 120)} | {j.status or '?'}" for j in jobs.jobs
             ]
-            return _compact(jobs, "\n".join(["id | title | status", *lines]) if lines else "No jobs.")
+            if jobs.cut:
+                lines.append(jobs.cut)
+            return _compact(jobs, "\n".join(["id | title | status", *lines]) if jobs.jobs else "No jobs.")
 
     @tool(
         "list_proposals",
@@ -351,11 +404,14 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
                 jobId, status=None if status == "ANY" else status, cursor=cursor or None, limit=limit
             )
             items = [_proposal(p) for p in data.get("proposals") or [] if isinstance(p, dict)]
-            page = Proposals.model_validate({"proposals": items, "nextCursor": data.get("nextCursor")})
+            raw = {"proposals": items, "nextCursor": data.get("nextCursor")}
+            page = _bounded(Proposals, raw, "proposals", "proposals response")
             lines = [
                 "id | candidate | status | interview | match | bid",
                 *map(_proposal_line, page.proposals),
             ]
+            if page.cut:
+                lines.append(page.cut)
             if page.nextCursor:
                 lines.append(f"more: cursor={page.nextCursor}")
             return _compact(page, "\n".join(lines) if page.proposals else "No proposals.")
@@ -380,7 +436,7 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
             }
             if detail.get("interviewScore") is None:
                 detail["interviewScore"] = interview.get("score")
-            proposal = ProposalDetail.model_validate(detail)
+            proposal = untrusted.parse(ProposalDetail, detail, "proposal response")
             return _compact(proposal, _proposal_summary(proposal))
 
     @tool(
@@ -398,8 +454,10 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
                 job_id=jobId or None, status=None if status == "any" else status
             )
             items = [_contract(c) for c in data.get("contracts") or [] if isinstance(c, dict)]
-            contracts = Contracts.model_validate({"contracts": items})
+            contracts = _bounded(Contracts, {"contracts": items}, "contracts", "contracts response")
             lines = ["id | status | title | trainer", *map(_contract_line, contracts.contracts)]
+            if contracts.cut:
+                lines.append(contracts.cut)
             return _compact(contracts, "\n".join(lines) if contracts.contracts else "No contracts.")
 
     @tool("get_contract", "Get a contract", "One contract with its milestones.")
@@ -409,7 +467,7 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
     ) -> Annotated[CallToolResult, Contract]:
         async with tool_call(ctx, "get_contract", writes=False) as state:
             raw = _obj((await state.client.get_contract(contractId)).get("contract"))
-            contract = Contract.model_validate(_contract(raw))
+            contract = _bounded(Contract, _contract(raw), "milestones", "contract response")
             return _compact(contract, _contract_summary(contract))
 
     @tool(
