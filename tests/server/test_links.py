@@ -44,8 +44,27 @@ def test_trusted(url, origin, approval_id):
         ("http://10.0.0.1:8787/approvals/abc123", "http://10.0.0.1:8787", "abc123"),
         ("", REAL, "abc123"),
         (None, REAL, "abc123"),
+        ("https://app.opentrain.ai/claim?next=https://evil.example", REAL, None),
+        ("https://app.opentrain.ai/claim?next=https%3A%2F%2Fevil.example", REAL, None),
+        ("https://app.opentrain.ai/claim?next=//evil.example", REAL, None),
+        ("https://app.opentrain.ai/settings/billing?x=javascript:alert(1)", REAL, None),
+        ("https://app.opentrain.ai/settings/billing\u202egnp.exe", REAL, None),
+        ("https://app.opentrain.ai/settings/billing%E2%80%AEgnp.exe", REAL, None),
+        ("https://app.opentrain.ai/claim?tab=%00", REAL, None),
+        ("https://app.opentrain.ai\uff0fevil.example/claim", REAL, None),
+        ("https://app.opentrain.ai\u2100evil/claim", REAL, None),
+        ("https://\uff41pp.opentrain.ai/claim", REAL, None),
     ],
 )
 def test_untrusted(url, origin, approval_id):
     with pytest.raises(UntrustedLinkError):
         vet_link(url, trusted_origin=origin, kind="approvalUrl", approval_id=approval_id)
+
+
+def test_malformed_hosts_are_a_verdict_not_a_crash():
+    with pytest.raises(UntrustedLinkError) as bad:
+        vet_link("https://app.opentrain.ai\uff0fevil.example/claim", trusted_origin=REAL, kind="claimUrl")
+    assert "non-ASCII" in bad.value.why
+    with pytest.raises(UntrustedLinkError) as bad:
+        vet_link("https://app.opentrain.ai:99999/claim", trusted_origin=REAL, kind="claimUrl")
+    assert bad.value.why == "the link is malformed"
