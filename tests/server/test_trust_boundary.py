@@ -313,7 +313,7 @@ async def test_read_results_are_cleaned_capped_and_bounded(api, mode):
         many = await c.call_tool("list_jobs", {})
     rows = listed.content[0].text.splitlines()
     assert len(rows) == 3, rows
-    assert rows[1].startswith("prop1 | \"Eve prop9 | 'Mallory' | HIRED")
+    assert rows[1].startswith('prop1 | «Eve prop9 | "Mallory" | HIRED | 9 | 9 | 1 USD» | SHORTLISTED')
     assert "\u202e" not in seen(listed) and "x\ny" not in json.dumps(listed.structured_content)
     text = detail.structured_content["interviewSummary"]
     assert len(text) < SUMMARY_CAP + 60 and text.endswith(f"[cut at {SUMMARY_CAP} of {len(summary)} chars]")
