@@ -16,6 +16,7 @@ from opentrain_mcp.api.retry import RetryPolicy
 from opentrain_mcp.config import Settings
 from opentrain_mcp.policy import SpendPolicy
 from opentrain_mcp.server import text, untrusted
+from opentrain_mcp.server.card import card_extension
 from opentrain_mcp.server.schema import compact_tool_schemas
 from opentrain_mcp.server.state import lifespan_for
 from opentrain_mcp.server.tools import approvals, contracts, hire, reads, spend
@@ -148,6 +149,7 @@ def build_server(settings: Settings, options: ServerOptions | None = None, **kwa
         log_level="WARNING",
         subscriptions=bus,
         middleware=[token_redaction(settings.token)],
+        extensions=[card_extension()],
     )
     wanted = options.wanted()
     hire.register(mcp, wanted)

@@ -136,6 +136,12 @@ ELICITATION_NOTES = {
 }
 
 
+CARD_NOTE = (
+    "The client shows the human an approval card with these terms and a button to the link; they still "
+    "confirm on OpenTrain's page."
+)
+
+
 def elicitation_message(candidate: str, milestone: str, total: float, expires: str | None) -> str:
     """What the human reads next to the link: a validated name, the agent's milestone title (quoted,
     capped), the charge we computed and a human-readable expiry; nothing else from upstream."""

@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from opentrain_mcp.api.errors import OpenTrainError
 from opentrain_mcp.api.models import Approval, check_id
 from opentrain_mcp.server import text
+from opentrain_mcp.server.card import card_link
 from opentrain_mcp.server.links import UntrustedLinkError
 from opentrain_mcp.server.state import APPROVAL_URI, AppState, approval_uri
 from opentrain_mcp.server.tools._common import opaque_id, result, tool_call
@@ -104,6 +105,7 @@ def register(mcp: MCPServer[Any], wanted: set[str], *, stateless: bool = False) 
             title="Check an approval",
             description=text.CHECK_APPROVAL,
             annotations=READ,
+            meta=card_link(),
             structured_output=True,
         )
         async def check_approval(
@@ -120,6 +122,7 @@ def register(mcp: MCPServer[Any], wanted: set[str], *, stateless: bool = False) 
             title="Wait for an approval decision",
             description=text.WAIT_FOR_APPROVAL,
             annotations=READ,
+            meta=card_link(),
             structured_output=True,
         )
         async def wait_for_approval(

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 import anyio
 from mcp.server import MCPServer
+from mcp.server.apps import client_supports_apps
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import (
@@ -26,7 +27,7 @@ from pydantic import BaseModel, Field
 from opentrain_mcp.api.errors import OpenTrainError
 from opentrain_mcp.api.models import Milestone
 from opentrain_mcp.policy import hire_charge
-from opentrain_mcp.server import text
+from opentrain_mcp.server import card, text
 from opentrain_mcp.server.budget import MAX_REFRESH, hire_budget
 from opentrain_mcp.server.links import UntrustedLinkError, vet_link
 from opentrain_mcp.server.state import AppState
@@ -233,6 +234,7 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
                 read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
             ),
             structured_output=True,
+            meta=card.card_link(),
         )
         async def request_hire(
             proposalId: opaque_id("proposalId", text.PROPOSAL_ID),  # type: ignore[valid-type]
@@ -256,6 +258,10 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
                 record_hire(state, approval, proposalId, milestone)
                 if state.watcher is not None:
                     state.watcher.watch(accepted.approval)
+                if client_supports_apps(ctx):  # fallback order: the approval card -> URL elicitation -> text
+                    details = await card.hire_details(state, proposalId, milestone)
+                    out = hire_result(state, approval, milestone, message, None, budget.caps_used)
+                    return card.shown_on_card(out, details)
                 outcome: str | None = None
                 url = approval.approvalUrl
                 if supports_url_elicitation(ctx) and approval.status == "pending" and url is not None:
