@@ -66,8 +66,9 @@ def build_host() -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
-def server_base(sandbox):
+@pytest.fixture
+def server_base(sandbox, controls):
+    """A fresh server per test: a reset sandbox reuses approval ids, which a server's cache would remember."""
     with http_server(env=clean_env(OT_API_TOKEN=sandbox.token, OPENTRAIN_API_BASE_URL=sandbox.base_url)) as (
         base,
         _log,
@@ -153,6 +154,14 @@ async def test_card_shows_terms_opens_vetted_link_and_follows_status(server_base
             c == {"name": "check_approval", "arguments": {"approvalId": approval["id"]}} for c in calls
         )
         await page.locator("#hire").screenshot(path=str(ARTIFACTS / "approval-card-confirmed.png"))
+
+        await page.evaluate(
+            "(id) => showToolCall('check', 'check_approval', {approvalId: id})", approval["id"]
+        )
+        checked = page.frame_locator("#check")
+        await expect(checked.locator("#status")).to_have_text("Confirmed")
+        assert "Hire a trainer" in await checked.locator("h1").inner_text(), "no names without request_hire"
+        assert await checked.locator("button, table").count() == 0
         assert not [r.url for r in requests if r.frame != page.main_frame], "the card made no request"
         await browser.close()
 
@@ -176,7 +185,7 @@ async def test_hostile_text_renders_as_text_and_withheld_links_show_no_button(se
     terms = {**TERMS, "name": "<b onmouseover=alert(1)>bold</b> & <iframe src='/pwned-frame'>"}
     async with async_playwright() as pw:
         browser, page, requests = await open_host(pw, server_base, host_js)
-        await page.evaluate(
+        shown = await page.evaluate(
             "([p, m]) => showToolCall('hostile', 'request_hire', {proposalId: p, milestone: m})",
             [proposal_id, terms],
         )
@@ -187,6 +196,26 @@ async def test_hostile_text_renders_as_text_and_withheld_links_show_no_button(se
         for tag in ("img", "iframe", "b", "a"):
             assert await card.locator(tag).count() == 0, tag
         assert await card.locator("script").count() == 1, "only the card's own script"
+        await expect(card.get_by_role("button", name="Open approval page")).to_have_count(1)
+
+        approval_id = shown["result"]["structuredContent"]["approval"]["id"]
+        moved = {
+            "id": approval_id,
+            "type": "proposal_hire",
+            "status": "pending",
+            "approvalUrl": f"https://evil.example/approvals/{approval_id}",
+        }
+        controls.fault(
+            kind="malformed",
+            method="GET",
+            path=f"/approvals/{approval_id}",
+            status=200,
+            count=1000,
+            body=json.dumps({"approval": moved}),
+            contentType="application/json",
+        )
+        await expect(card.locator("#status")).to_have_text("Link withheld", timeout=20_000)
+        await expect(card.locator("button")).to_have_count(0)
 
         spoofed = {
             "approval": {

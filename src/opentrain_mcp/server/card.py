@@ -14,8 +14,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from mcp.server.apps import Apps, ResourceCsp, client_supports_apps
-from mcp.server.mcpserver import Context
+from mcp.server.apps import Apps, ResourceCsp
 from mcp.types import CallToolResult, TextContent
 
 from opentrain_mcp.api.errors import OpenTrainError
@@ -34,11 +33,6 @@ _INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.S)
 def card_link() -> dict[str, Any]:
     """The tool ``_meta`` that links a tool to the card: ``@mcp.tool(..., meta=card_link())``."""
     return {"ui": {"resourceUri": CARD_URI}}
-
-
-def client_shows_card(ctx: Context[Any, Any]) -> bool:
-    """Whether the client declared MCP Apps with the HTML profile, so it renders the card."""
-    return client_supports_apps(ctx)
 
 
 @cache
