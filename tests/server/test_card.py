@@ -13,7 +13,7 @@ from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 from mcp.types import ElicitRequestURLParams
 
 from opentrain_mcp.server import text
-from opentrain_mcp.server.card import CARD_URI, DETAILS_KEY, display_text
+from opentrain_mcp.server.card import CARD_URI, DETAILS_KEY, card_html, display_text
 from tests.server.test_human_loop import TERMS, elicitor, server
 
 pytestmark = pytest.mark.anyio
@@ -156,3 +156,10 @@ def test_display_text_shape_checks():
     assert display_text(None) is None and display_text(42) is None and display_text(" \n\t") is None
     assert display_text("a\u200bb\u2066c") == "a b c"
     assert display_text("x" * 201) == "x" * 199 + "…"
+
+
+def test_card_recognises_withheld_links_by_the_servers_own_wording():
+    marker = re.search(r'WITHHELD_MARKER = "([^"]+)"', card_html())
+    assert marker and text.untrusted_link("approvalUrl", "why", "https://o", "ap1").startswith(
+        marker.group(1)
+    )
