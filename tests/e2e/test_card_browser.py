@@ -76,12 +76,26 @@ def server_base(sandbox, controls):
         yield base
 
 
-async def open_host(pw: Any, base: str, host_js: Path) -> tuple[Any, Any, list[Any]]:
-    """A browser page at the server's own origin (so the MCP client needs no CORS) running the host."""
+async def open_host(pw: Any, base: str, host_js: Path) -> tuple[Any, Any, list[str]]:
+    """A browser page at the server's own origin (so the MCP client needs no CORS) running the host.
+
+    The list collects what must never happen: a request from any frame but the host page's own, and
+    any console error or warning.
+    """
     browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
     page = await browser.new_page(viewport={"width": 640, "height": 900})
-    requests: list[Any] = []
-    page.on("request", lambda request: requests.append(request))
+    problems: list[str] = []
+
+    def on_request(request: Any) -> None:
+        if request.frame != page.main_frame or "pwned" in request.url:
+            problems.append(f"request from {request.frame.url}: {request.url}")
+
+    def on_console(message: Any) -> None:
+        if message.type in ("error", "warning"):
+            problems.append(f"console {message.type}: {message.text}")
+
+    page.on("request", on_request)
+    page.on("console", on_console)
 
     async def serve_host(route: Any) -> None:
         if route.request.url.endswith("/host.js"):
@@ -92,7 +106,7 @@ async def open_host(pw: Any, base: str, host_js: Path) -> tuple[Any, Any, list[A
     await page.route(base + "/__test_host__/**", serve_host)
     await page.goto(base + "/__test_host__/index.html")
     await page.wait_for_function("typeof window.showToolCall === 'function'")
-    return browser, page, requests
+    return browser, page, problems
 
 
 def expected_local(expires_at: str) -> str:
@@ -108,7 +122,7 @@ async def test_card_shows_terms_opens_vetted_link_and_follows_status(server_base
     host_js = build_host()
     proposal_id = ids["proposals"]["hireable"][0]
     async with async_playwright() as pw:
-        browser, page, requests = await open_host(pw, server_base, host_js)
+        browser, page, problems = await open_host(pw, server_base, host_js)
         shown = await page.evaluate(
             "([p, m]) => showToolCall('hire', 'request_hire', {proposalId: p, milestone: m})",
             [proposal_id, TERMS],
@@ -162,7 +176,7 @@ async def test_card_shows_terms_opens_vetted_link_and_follows_status(server_base
         await expect(checked.locator("#status")).to_have_text("Confirmed")
         assert "Hire a trainer" in await checked.locator("h1").inner_text(), "no names without request_hire"
         assert await checked.locator("button, table").count() == 0
-        assert not [r.url for r in requests if r.frame != page.main_frame], "the card made no request"
+        assert problems == [], "the card made no request"
         await browser.close()
 
 
@@ -184,7 +198,7 @@ async def test_hostile_text_renders_as_text_and_withheld_links_show_no_button(se
     )
     terms = {**TERMS, "name": "<b onmouseover=alert(1)>bold</b> & <iframe src='/pwned-frame'>"}
     async with async_playwright() as pw:
-        browser, page, requests = await open_host(pw, server_base, host_js)
+        browser, page, problems = await open_host(pw, server_base, host_js)
         shown = await page.evaluate(
             "([p, m]) => showToolCall('hostile', 'request_hire', {proposalId: p, milestone: m})",
             [proposal_id, terms],
@@ -243,5 +257,5 @@ async def test_hostile_text_renders_as_text_and_withheld_links_show_no_button(se
         assert await withheld.locator("button").count() == 0
         assert "evil.example" not in await withheld.locator("main").inner_text()
         assert await page.evaluate("hostRecord.openedLinks") == []
-        assert not [r.url for r in requests if r.frame != page.main_frame or "pwned" in r.url]
+        assert problems == []
         await browser.close()
