@@ -99,9 +99,9 @@ async def test_without_the_extension_results_are_unchanged(settings, ids, mode):
         assert text.CARD_NOTE not in r.content[0].text
     approval = plain.structured_content["approval"]
     charge = plain.structured_content["estimatedCharge"]["total"]
-    assert plain.content[0].text == text.hire_text(
-        approval["approvalUrl"], approval["expiresAt"], approval["id"], charge, True
-    )
+    expected = text.hire_text(approval["approvalUrl"], approval["expiresAt"], approval["id"], charge, True)
+    caps = text.caps_line(plain.structured_content["capsUsed"])
+    assert plain.content[0].text == f"{expected}\n{caps}"
 
 
 async def test_check_approval_for_a_card_client_carries_no_extra_lookups(settings, controls, ids):
