@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx2
 import pytest
 
 from tests.conftest import ARTIFACTS, ROOT, need, node_bin
 from tests.e2e.conftest import clean_env, http_server
 from tests.e2e.test_browser import CHROMIUM, LAUNCH_ARGS
+from tests.server.test_human_loop import confirm_on_page
 
 pytestmark = pytest.mark.anyio
 NODE_MODULES = ROOT / "tools" / "node" / "node_modules"
@@ -158,9 +158,7 @@ async def test_card_shows_terms_opens_vetted_link_and_follows_status(server_base
         await page.wait_for_function("hostRecord.openedLinks.length === 1")
         assert await page.evaluate("hostRecord.openedLinks") == [approval["approvalUrl"]]
 
-        httpx2.post(
-            approval["approvalUrl"] + "/confirm", follow_redirects=True, timeout=10
-        ).raise_for_status()
+        confirm_on_page(approval["approvalUrl"])
         await expect(status).to_have_text("Confirmed", timeout=30_000)
         await expect(card.get_by_role("button", name="Open approval page")).to_have_count(0)
         calls = await page.evaluate("hostRecord.appToolCalls")
