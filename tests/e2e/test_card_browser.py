@@ -22,6 +22,7 @@ from tests.conftest import ARTIFACTS, ROOT, need, node_bin
 from tests.e2e.conftest import clean_env, http_server
 from tests.e2e.test_browser import CHROMIUM, LAUNCH_ARGS
 from tests.server.test_human_loop import confirm_on_page
+from tests.server.test_lifecycle import contract_of
 
 pytestmark = pytest.mark.anyio
 NODE_MODULES = ROOT / "tools" / "node" / "node_modules"
@@ -69,10 +70,8 @@ def build_host() -> Path:
 @pytest.fixture
 def server_base(sandbox, controls):
     """A fresh server per test: a reset sandbox reuses approval ids, which a server's cache would remember."""
-    with http_server(env=clean_env(OT_API_TOKEN=sandbox.token, OPENTRAIN_API_BASE_URL=sandbox.base_url)) as (
-        base,
-        _log,
-    ):
+    env = clean_env(OT_API_TOKEN=sandbox.token, OPENTRAIN_API_BASE_URL=sandbox.base_url)
+    with http_server("--toolsets", "hiring,contracts", env=env) as (base, _log):
         yield base
 
 
@@ -255,5 +254,31 @@ async def test_hostile_text_renders_as_text_and_withheld_links_show_no_button(se
         assert await withheld.locator("button").count() == 0
         assert "evil.example" not in await withheld.locator("main").inner_text()
         assert await page.evaluate("hostRecord.openedLinks") == []
+        assert problems == []
+        await browser.close()
+
+
+async def test_cosigned_release_card(server_base, sandbox, ids):
+    from playwright.async_api import async_playwright, expect
+
+    host_js = build_host()
+    first = contract_of(sandbox, ids["contracts"]["alreadyHired"])["milestones"][0]
+    async with async_playwright() as pw:
+        browser, page, problems = await open_host(pw, server_base, host_js)
+        shown = await page.evaluate(
+            "(id) => showToolCall('release', 'request_milestone_release', {milestoneId: id})", first["id"]
+        )
+        approval = shown["result"]["structuredContent"]["approval"]
+        card = page.frame_locator("#release")
+        await expect(card.locator("#status")).to_have_text("Waiting for you")
+        assert await card.locator("h1").inner_text() == "Approve a milestone and release its payout"
+        body = await card.locator("main").inner_text()
+        assert shown["result"]["structuredContent"]["asks"] in body and "$250.00" in body
+        await page.locator("#release").screenshot(path=str(ARTIFACTS / "approval-card-release.png"))
+        await card.get_by_role("button", name="Open approval page").click()
+        await page.wait_for_function("hostRecord.openedLinks.length === 1")
+        assert await page.evaluate("hostRecord.openedLinks") == [approval["approvalUrl"]]
+        confirm_on_page(approval["approvalUrl"])
+        await expect(card.locator("#status")).to_have_text("Confirmed", timeout=30_000)
         assert problems == []
         await browser.close()

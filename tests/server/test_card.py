@@ -15,10 +15,13 @@ from mcp.types import ElicitRequestURLParams
 from opentrain_mcp.server import text
 from opentrain_mcp.server.card import CARD_URI, DETAILS_KEY, card_html, display_text
 from tests.server.test_human_loop import TERMS, elicitor, server
+from tests.server.test_lifecycle import contract_of
+from tests.server.test_lifecycle import server as contracts_server
 
 pytestmark = pytest.mark.anyio
 ERAS = ["legacy", "auto"]
 LINKED_TOOLS = ("request_hire", "check_approval", "wait_for_approval")
+COSIGNED_TOOLS = ("request_milestone_funding", "request_milestone_release", "end_contract")
 
 
 def apps_client() -> list[Any]:
@@ -163,3 +166,25 @@ def test_card_recognises_withheld_links_by_the_servers_own_wording():
     assert marker and text.untrusted_link("approvalUrl", "why", "https://o", "ap1").startswith(
         marker.group(1)
     )
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_cosigned_tools_show_the_card_instead_of_elicitation(settings, sandbox, ids, mode):
+    contract_id = ids["contracts"]["alreadyHired"]
+    first = contract_of(sandbox, contract_id)["milestones"][0]["id"]
+    seen: list[ElicitRequestURLParams] = []
+    async with Client(
+        contracts_server(settings),
+        mode=mode,
+        extensions=apps_client(),
+        elicitation_callback=elicitor("accept", seen),
+    ) as c:
+        tools = {t.name: t for t in (await c.list_tools()).tools}
+        r = await c.call_tool("request_milestone_release", {"milestoneId": first})
+    for name in COSIGNED_TOOLS:
+        assert tools[name].meta == {"ui": {"resourceUri": CARD_URI}}, name
+    assert "ui" not in (tools["create_milestone"].meta or {}), "it asks no human, so it has no card"
+    assert not r.is_error, r.content
+    assert seen == [] and "linkShown" not in r.structured_content
+    assert r.content[0].text.endswith(text.CARD_NOTE)
+    assert r.structured_content["approval"]["approvalUrl"] in r.content[0].text

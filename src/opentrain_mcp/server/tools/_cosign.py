@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+from mcp.server.apps import client_supports_apps
 from mcp.server.mcpserver import Context
 from mcp.types import ElicitRequest, ElicitRequestURLParams, ElicitResult, InputRequiredResult
 from mcp.types.version import MODERN_PROTOCOL_VERSIONS
@@ -107,7 +108,8 @@ async def present(
     if state.watcher is not None:
         state.watcher.watch(approval)
     outcome: str | None = None
-    if supports_url_elicitation(ctx) and approval.status == "pending":
+    # Fallback order: the approval card (MCP Apps) -> URL elicitation -> the link in the text.
+    if not client_supports_apps(ctx) and supports_url_elicitation(ctx) and approval.status == "pending":
         shown = await show_link(state, ctx, approval, url, prompt)
         if isinstance(shown, InputRequiredResult):
             return shown

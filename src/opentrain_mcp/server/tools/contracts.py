@@ -12,6 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
 from mcp.server import MCPServer
+from mcp.server.apps import client_supports_apps
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
 from pydantic import BaseModel, Field
@@ -21,6 +22,7 @@ from opentrain_mcp.api.models import Approval, ApprovalAccepted, ContractMilesto
 from opentrain_mcp.ledger import SpendRequest
 from opentrain_mcp.server import text
 from opentrain_mcp.server.budget import safe_id, spend_budget
+from opentrain_mcp.server.card import card_link
 from opentrain_mcp.server.state import AppState
 from opentrain_mcp.server.tools._common import opaque_id, result, tool_call
 from opentrain_mcp.server.tools._cosign import already_requested, present
@@ -197,6 +199,8 @@ async def _cosigned(
         summary = text.cosign_text(asks, shown.url, view.expiresAt, view.id, sandbox, shown.outcome)
         if caps:
             summary += "\n" + text.caps_line(caps)
+        if client_supports_apps(ctx):
+            summary += "\n" + text.CARD_NOTE
         return result(out, summary)
 
 
@@ -230,6 +234,7 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
             title="Request milestone funding",
             description=text.REQUEST_MILESTONE_FUNDING,
             annotations=_annotations(destructive=False),
+            meta=card_link(),
             structured_output=True,
         )
         async def request_milestone_funding(
@@ -248,6 +253,7 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
             title="Request milestone payout",
             description=text.REQUEST_MILESTONE_RELEASE,
             annotations=_annotations(destructive=True),
+            meta=card_link(),
             structured_output=True,
         )
         async def request_milestone_release(
@@ -266,6 +272,7 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
             title="End a contract",
             description=text.END_CONTRACT,
             annotations=_annotations(destructive=True),
+            meta=card_link(),
             structured_output=True,
         )
         async def end_contract(
