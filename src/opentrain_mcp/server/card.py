@@ -14,6 +14,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
+import anyio
 from mcp.server.apps import Apps, ResourceCsp
 from mcp.types import CallToolResult, TextContent
 
@@ -26,6 +27,7 @@ CARD_URI = "ui://opentrain/approval-card"
 DETAILS_KEY = "opentrain/approvalCard"
 """Result ``_meta`` key carrying display details (names, milestone) that only the card reads."""
 DISPLAY_LIMIT = 200
+LOOKUP_WAIT = 0.5
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]+")
 _INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.S)
 
@@ -78,10 +80,12 @@ def display_text(value: object) -> str | None:
 
 async def hire_details(state: AppState, proposal_id: str, milestone: Milestone) -> dict[str, Any]:
     """What the card shows for a hire beyond the approval: masked trainer name, job title, milestone."""
-    try:
-        proposal = (await state.client.get_proposal(proposal_id)).get("proposal")
-    except OpenTrainError:
-        proposal = None
+    proposal: Any = None
+    with anyio.move_on_after(LOOKUP_WAIT):  # the result must not wait on a slow lookup for display names
+        try:
+            proposal = (await state.client.get_proposal(proposal_id)).get("proposal")
+        except OpenTrainError:
+            proposal = None
     proposal = proposal if isinstance(proposal, dict) else {}
     candidate = proposal.get("candidate")
     terms = {
