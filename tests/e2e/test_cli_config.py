@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
 
@@ -60,7 +63,9 @@ async def test_ledger_none_lists_nothing_without_an_error():
     assert r.structured_content == {"hireRequests": []}
 
 
-async def test_a_standalone_sandbox_is_reported_as_sandbox():
+@contextmanager
+def standalone_sandbox() -> Iterator[tuple[str, dict[str, str]]]:
+    """``opentrain-mcp sandbox`` in its own process: its base URL and the environment pointing a server at it."""
     port = free_port()
     sandbox = subprocess.Popen(
         [*SERVER_CMD, "sandbox", "--port", str(port)], stdout=subprocess.PIPE, text=True, env=clean_env()
@@ -68,7 +73,15 @@ async def test_a_standalone_sandbox_is_reported_as_sandbox():
     try:
         assert sandbox.stdout
         token = next(line.split()[-1] for line in sandbox.stdout if line.strip().startswith("Token:"))
-        env = {"OT_API_TOKEN": token, "OPENTRAIN_API_BASE_URL": f"http://127.0.0.1:{port}"}
+        base_url = f"http://127.0.0.1:{port}"
+        yield base_url, {"OT_API_TOKEN": token, "OPENTRAIN_API_BASE_URL": base_url}
+    finally:
+        sandbox.terminate()
+        sandbox.wait(10)
+
+
+async def test_a_standalone_sandbox_is_reported_as_sandbox():
+    with standalone_sandbox() as (_, env):
         async with Client(stdio(**env), mode="legacy") as c:
             jobs = await c.call_tool("list_jobs", {})
             proposal = await c.call_tool(
@@ -77,11 +90,25 @@ async def test_a_standalone_sandbox_is_reported_as_sandbox():
             pick = proposal.structured_content["proposals"][0]["id"]
             terms = {"name": "Standalone", "amount": 10, "dueDate": "2099-01-01"}
             r = await c.call_tool("request_hire", {"proposalId": pick, "milestone": terms})
-    finally:
-        sandbox.terminate()
-        sandbox.wait(10)
     assert r.structured_content["sandbox"] is True, r.content
     assert "Sandbox" in r.content[0].text
+
+
+async def test_a_standalone_sandbox_is_reported_by_a_first_co_signed_call():
+    """A fresh server whose very first API call is a co-signed request still says it talked to a sandbox."""
+    with standalone_sandbox() as (base_url, env):
+        fixtures = httpx2.get(base_url + "/__sandbox__/fixtures", timeout=10).json()
+        contract_id = fixtures["contracts"]["alreadyHired"]
+        contract = httpx2.get(
+            f"{base_url}/api/public/v1/contracts/{contract_id}",
+            headers={"Authorization": f"Bearer {env['OT_API_TOKEN']}"},
+            timeout=10,
+        ).json()["contract"]
+        funded = next(m["id"] for m in contract["milestones"] if m["status"] == "ACTIVE_FUNDED")
+        async with Client(stdio("--toolsets", "hiring,contracts", **env), mode="legacy") as c:
+            r = await c.call_tool("request_milestone_release", {"milestoneId": funded})
+    assert not r.is_error, r.content
+    assert r.structured_content["sandbox"] is True, r.content
 
 
 def _cli_file(root, token: str, base_url: str, mode: int = 0o600):

@@ -143,7 +143,6 @@ async def _cosigned(
     """One co-signed request: checked against the spend policy and sent once (a 2026 retry reads the approval
     instead), then presented."""
     async with tool_call(ctx, tool, writes=True) as state:
-        sandbox = state.sandbox
         milestone_id = None if kind == "contract_end" else target_id
         caps: dict[str, str] | None = None
         approval = await already_requested(state, ctx, kind, target_id)
@@ -163,11 +162,12 @@ async def _cosigned(
                 if accepted is None:
                     budget.release()
                     ended = ContractEndRequest(
-                        ended=True, asks=text.ENDED_AT_ONCE, nextStep=text.ENDED_NEXT, sandbox=sandbox
+                        ended=True, asks=text.ENDED_AT_ONCE, nextStep=text.ENDED_NEXT, sandbox=state.sandbox
                     )
                     return result(ended, text.ENDED_AT_ONCE)
                 budget.settle(accepted.approval)
             approval, caps = accepted.approval, budget.caps_used
+        sandbox = state.sandbox  # read after the API answered: a standalone sandbox says so in its headers
         view = shape_approval(approval, trusted_origin=state.trusted_origin)
         asks = text.cosign_asks(kind, stake.milestone, stake.trainer, amount, charge)
         shown = await present(
