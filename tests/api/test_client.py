@@ -126,8 +126,8 @@ async def test_local_validation_never_reaches_the_api(sandbox, controls):
 
 
 def test_milestone_rules():
-    ok = Milestone(description="only a description", amount=12.5, dueDate="2028-02-29")
-    assert ok.to_wire() == {"description": "only a description", "amount": 12.5, "dueDate": "2028-02-29"}
+    ok = Milestone(description="only a description", amount=12.5, dueDate="2096-02-29")
+    assert ok.to_wire() == {"description": "only a description", "amount": 12.5, "dueDate": "2096-02-29"}
     for bad in [
         {"amount": 10},
         {"name": "  ", "description": "", "amount": 10},

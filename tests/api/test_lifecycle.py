@@ -21,7 +21,7 @@ from tests.conftest import Controls
 
 pytestmark = pytest.mark.anyio
 BATCH = NewMilestone(
-    name="Batch 2", description="Label 2,000 more posts", amountUsd=200, dueDate="2027-03-01"
+    name="Batch 2", description="Label 2,000 more posts", amountUsd=200, dueDate="2099-03-01"
 )
 
 

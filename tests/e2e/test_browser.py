@@ -34,7 +34,7 @@ async def test_human_confirms_in_browser(settings, controls, ids):
             "name": "Sentiment labels, batch 1",
             "description": "Label 5,000 posts per the guidelines",
             "amount": 300,
-            "dueDate": "2027-01-31",
+            "dueDate": "2099-01-31",
         }
         r = await mcp.call_tool(
             "request_hire", {"proposalId": ids["proposals"]["hireable"][0], "milestone": terms}

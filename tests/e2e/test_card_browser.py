@@ -35,7 +35,7 @@ TERMS = {
     "name": "Sentiment labels, batch 1",
     "description": "Label 5,000 posts per the guidelines",
     "amount": 300,
-    "dueDate": "2027-01-31",
+    "dueDate": "2099-01-31",
 }
 HOSTILE_NAME = '<img src="/pwned-name" onerror="parent.postMessage(1,\'*\')">'
 HOSTILE_JOB = "</dd><script>fetch('/pwned-job')</script>"
@@ -138,7 +138,7 @@ async def test_card_shows_terms_opens_vetted_link_and_follows_status(server_base
         for shown_text in (
             "Sentiment labels, batch 1",
             "Label 5,000 posts per the guidelines",
-            "2027-01-31",
+            "2099-01-31",
             "$300.00",
             "$30.00",
             "$9.95",

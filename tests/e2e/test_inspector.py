@@ -13,7 +13,7 @@ from tests.conftest import need, node_bin
 from tests.e2e.conftest import clean_env, http_server
 
 SCRIPT = str(Path(sys.executable).with_name("opentrain-mcp"))
-TERMS = {"name": "Inspector batch", "amount": 75, "dueDate": "2027-03-01"}
+TERMS = {"name": "Inspector batch", "amount": 75, "dueDate": "2099-03-01"}
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from opentrain_mcp.sandbox.state import SandboxState
 from tests.e2e.conftest import clean_env
 
 pytestmark = pytest.mark.anyio
-TERMS = {"name": "Batch 1", "amount": 120, "dueDate": "2027-01-15"}
+TERMS = {"name": "Batch 1", "amount": 120, "dueDate": "2099-01-15"}
 
 
 def params(*args: str, **env: str) -> StdioServerParameters:

@@ -34,7 +34,7 @@ EXPECTED_TOOLS = {
     "preview_hire",
     "get_spend_status",
 }
-TERMS = {"name": "Framework matrix batch", "amount": 120, "dueDate": "2027-06-30"}
+TERMS = {"name": "Framework matrix batch", "amount": 120, "dueDate": "2099-06-30"}
 MISSING_APPROVAL = "doesnotexist"
 
 Call = Callable[[str, dict[str, Any]], Awaitable["str | dict[str, Any]"]]

@@ -44,9 +44,9 @@ def last_cursor(api: httpx2.Client) -> str:
 
 
 def test_create_milestone_is_201_not_funded_and_listed(api, contract_id):
-    created = add_milestone(api, contract_id, dueDate="2027-03-01")
+    created = add_milestone(api, contract_id, dueDate="2099-03-01")
     assert created["status"] == "NOT_FUNDED" and created["amountUsd"] == 200
-    assert created["milestoneNumber"] == 2 and created["dueDate"] == "2027-03-01T00:00:00.000Z"
+    assert created["milestoneNumber"] == 2 and created["dueDate"] == "2099-03-01T00:00:00.000Z"
     assert created["pendingApproval"] is False and created["invoiceId"] is None
     assert milestone(api, contract_id, created["id"])["status"] == "NOT_FUNDED"
 
@@ -60,7 +60,7 @@ def test_create_milestone_is_201_not_funded_and_listed(api, contract_id):
         ({"description": "x", "amountUsd": 0}, ["amountUsd"]),
         ({"description": "x", "amountUsd": 1.234}, ["amountUsd"]),
         ({"description": "x", "amountUsd": "10"}, ["amountUsd"]),
-        ({"description": "x", "amountUsd": 10, "dueDate": "2027-02-30"}, ["dueDate"]),
+        ({"description": "x", "amountUsd": 10, "dueDate": "2099-02-30"}, ["dueDate"]),
         ({"description": "x", "amountUsd": 10, "name": 5}, ["name"]),
     ],
 )

@@ -28,7 +28,7 @@ FAULTS: dict[str, dict[str, Any]] = {
     "drop-after": {"kind": "drop", "after": True},
     "500-after": {"kind": "status", "status": 500, "after": True},
 }
-TERMS = {"name": "Fault batch", "amount": 99, "dueDate": "2027-05-01"}
+TERMS = {"name": "Fault batch", "amount": 99, "dueDate": "2099-05-01"}
 FIGURES: list[dict[str, Any]] = []
 ACTIONABLE = (
     "Next:",

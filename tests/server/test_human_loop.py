@@ -16,7 +16,7 @@ from opentrain_mcp.server.app import build_server
 from tests.conftest import FAST_POLICY, Controls
 
 pytestmark = pytest.mark.anyio
-TERMS = {"name": "Batch A", "description": "Label 500 items", "amount": 120, "dueDate": "2027-02-01"}
+TERMS = {"name": "Batch A", "description": "Label 500 items", "amount": 120, "dueDate": "2099-02-01"}
 
 
 def server(settings, **options: Any):

@@ -24,7 +24,7 @@ BATCH = {
     "name": "Batch 2",
     "description": "Label 2,000 more posts",
     "amountUsd": 200,
-    "dueDate": "2027-03-01",
+    "dueDate": "2099-03-01",
 }
 CONTRACT_TOOLS = {
     "create_milestone",

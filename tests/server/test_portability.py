@@ -23,7 +23,7 @@ from opentrain_mcp.server.schema import OUTPUT_KEYWORDS, PORTABLE_INPUT_KEYWORDS
 from tests.conftest import FAST_POLICY, Controls
 
 pytestmark = pytest.mark.anyio
-TERMS = {"name": "Batch P", "amount": 80, "dueDate": "2027-04-01"}
+TERMS = {"name": "Batch P", "amount": 80, "dueDate": "2099-04-01"}
 JSON_TYPES = {"string": str, "number": (int, float), "integer": int, "boolean": bool}
 # Output fields that are free-form on OpenTrain's side (arbitrary keys), so no properties can be promised.
 FREE_FORM_OUTPUTS = {

@@ -23,7 +23,7 @@ OWNER = "Only the human who runs this server can change it."
 
 
 def terms(amount: float, name: str = "Policy batch") -> dict[str, Any]:
-    return {"name": name, "amount": amount, "dueDate": "2027-03-01"}
+    return {"name": name, "amount": amount, "dueDate": "2099-03-01"}
 
 
 def text_of(result: Any) -> str:
