@@ -141,17 +141,6 @@ def test_rejects_an_approval_without_ids(ledger: Ledger):
         ledger.update({"status": "confirmed"}, api_origin=REAL)
 
 
-def test_a_refused_update_leaves_the_ledger_usable(ledger: Ledger):
-    ledger.record(approval("apr_1"), milestone=MILESTONE, api_origin=REAL)
-    with pytest.raises(ValueError):
-        ledger.update(approval("apr_1", status=5), api_origin=REAL)
-    ledger.record(approval("apr_2"), milestone=MILESTONE, api_origin=REAL)
-    assert [(r.approvalId, r.status) for r in ledger.list(api_origin=REAL)] == [
-        ("apr_2", "pending"),
-        ("apr_1", "pending"),
-    ]
-
-
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
 def test_file_and_directory_are_private(tmp_path: Path):
     led = Ledger(tmp_path / "new" / "ledger.sqlite3")
