@@ -99,7 +99,10 @@ async def test_sandbox_mode_keeps_its_hires_out_of_the_real_ledger(tmp_path):
         args=["-m", "opentrain_mcp", "--sandbox"],
         env=clean_env(XDG_DATA_HOME=str(data_home)),
     )
-    async with Client(server, mode="legacy") as c:
+    async with Client(server, mode="legacy") as c, Client(server, mode="legacy") as beside:
+        assert (await beside.call_tool("list_jobs", {})).structured_content["jobs"], (
+            "each picks its own free port"
+        )
         fixtures_proposal = (await c.call_tool("list_jobs", {})).structured_content["jobs"][0]["id"]
         proposals = (await c.call_tool("list_proposals", {"jobId": fixtures_proposal})).structured_content
         hireable = next(p["id"] for p in proposals["proposals"] if p["status"] not in ("HIRED", "DECLINED"))
@@ -108,3 +111,18 @@ async def test_sandbox_mode_keeps_its_hires_out_of_the_real_ledger(tmp_path):
     assert not r.is_error, r.content
     assert [x["approvalId"] for x in listed["hireRequests"]] == [r.structured_content["approval"]["id"]]
     assert not data_home.exists(), "sandbox hires never reach the user's real ledger"
+
+
+@pytest.mark.parametrize("command", ["sandbox", "demo"])
+def test_subcommands_take_their_own_options(command):
+    proc = subprocess.run(
+        [sys.executable, "-m", "opentrain_mcp", command, "--bogus"],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"usage: opentrain-mcp {command}"), proc.stderr[:200]
+    assert proc.stderr.endswith("error: unrecognized arguments: --bogus\n"), proc.stderr[-200:]

@@ -202,14 +202,23 @@ async def test_a_milestone_without_a_name_is_shown_by_its_description(settings, 
     assert f'for "{description[:80]}" on OpenTrain' in seen[0], "the first 80 characters stand in for a name"
 
 
-async def test_without_the_candidate_name_the_prompt_still_shows(settings, controls, ids):
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "status", "status": 500},
+        {"kind": "malformed", "status": 200, "body": '{"proposal": {"candidate": {"displayName": ""}}}'},
+        {"kind": "malformed", "status": 200, "body": '{"proposal": {"candidate": {"displayName": ["x"]}}}'},
+    ],
+    ids=["api-down", "empty-name", "not-a-string"],
+)
+async def test_without_the_candidate_name_the_prompt_still_shows(settings, controls, ids, fault):
     seen: list[str] = []
 
     async def on_elicit(_ctx: Any, params: Any) -> ElicitResult:
         seen.append(params.message)
         return ElicitResult(action="accept")
 
-    controls.fault(path="/proposals/", method="GET", count=10, kind="status", status=500)
+    controls.fault(path="/proposals/", method="GET", count=10, contentType="application/json", **fault)
     async with Client(
         build_server(settings, policy=FAST_POLICY), mode="legacy", elicitation_callback=on_elicit
     ) as c:
