@@ -422,7 +422,8 @@ def report(
     errors = [m for m in mutants if m.outcome == "error"]
     equivalent = [m for m in survivors if m.name in allowed]
     new = [m for m in survivors if m.name not in allowed]
-    rate = len(killed) / len(mutants) if mutants else 1.0
+    judged = len(mutants) - len(equivalent)  # mutants that change behaviour, so a test must kill them
+    rate = len(killed) / judged if judged else 1.0
     REPORT.parent.mkdir(exist_ok=True)
     REPORT.write_text(
         json.dumps(
@@ -446,7 +447,7 @@ def report(
         )
     print(
         f"{len(mutants)} mutants: {len(killed)} killed, {len(equivalent)} equivalent (allow-listed), "
-        f"{len(new)} new survivors, {len(errors)} errors; kill rate {rate:.1%}; "
+        f"{len(new)} new survivors, {len(errors)} errors; mutation score {rate:.1%}; "
         f"{times[0]:.0f} s wall clock, {times[1]:.0f} s CPU in the test runs"
     )
     for m in new:
@@ -461,7 +462,7 @@ def report(
             print(f"note: allow-list entry matches no mutant any more (remove it): {stale}")
     if new or errors or rate < THRESHOLD:
         print(
-            f"FAIL: kill rate must be >= {THRESHOLD:.0%} and every survivor allow-listed ({ALLOWLIST.relative_to(ROOT)})"
+            f"FAIL: mutation score must be >= {THRESHOLD:.0%} and every survivor allow-listed ({ALLOWLIST.relative_to(ROOT)})"
         )
         return 1
     return 0
