@@ -82,7 +82,10 @@ def test_malformed_hosts_are_a_verdict_not_a_crash():
     [
         (None, "the API sent no link"),
         ("", "the API sent no link"),
-        ("https://app.opentrain.ai/approvals/abc123 ", "the link contains whitespace or control characters"),
+        (
+            "https://app.opentrain.ai/approvals/abc123 ",
+            "the link contains non-ASCII, whitespace or control characters",
+        ),
         ("https://evil.example/approvals/abc123", f"it does not point to {REAL}"),
         ("https://user@app.opentrain.ai/approvals/abc123", "it carries credentials"),
         ("https://app.opentrain.ai/approvals/abc123?x=1", "it is not the page of approval abc123"),
