@@ -21,6 +21,7 @@ REAL_USER_DIRS = {name: os.environ.get(name) for name in USER_DIR_VARS}  # befor
 REQUIRE_ALL = os.environ.get("OPENTRAIN_MCP_REQUIRE_ALL") == "1"
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
+SANDBOX_SEED = 7
 FAST_POLICY = RetryPolicy(
     request_timeout=3.0, connect_timeout=1.0, backoff_base=0.05, backoff_cap=0.2, budget=6.0
 )
@@ -113,7 +114,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[RunningSandbox]:
-    with running_sandbox(seed=7) as running:
+    with running_sandbox(seed=SANDBOX_SEED) as running:
         yield running
 
 

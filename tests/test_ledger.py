@@ -88,6 +88,7 @@ def test_status_filter_limit_and_newest_first(ledger: Ledger):
     assert [r.approvalId for r in ledger.list(api_origin=REAL, status="pending")] == ["apr_2", "apr_0"]
     assert ledger.list(api_origin=REAL, status="weird-new-status") == []
     assert [r.approvalId for r in ledger.list(api_origin=REAL, limit=2)] == ["apr_4", "apr_3"]
+    assert [r.approvalId for r in ledger.list(api_origin=REAL, limit=1)] == ["apr_4"]
     with pytest.raises(ValueError):
         ledger.list(api_origin=REAL, limit=0)
 
@@ -127,10 +128,17 @@ def test_never_stores_tokens(tmp_path: Path):
 
 
 def test_rejects_an_approval_without_ids(ledger: Ledger):
-    for bad in ({"status": "pending", "proposalId": "p"}, {"id": "apr_1", "status": "pending"}):
+    for bad in (
+        {"status": "pending", "proposalId": "p"},
+        {"id": "apr_1", "status": "pending"},
+        approval("apr_2", proposalId=123),
+        approval("apr_3", proposalId=""),
+    ):
         with pytest.raises(ValueError):
             ledger.record(bad, milestone=MILESTONE, api_origin=REAL)
     assert ledger.list(api_origin=REAL) == []
+    with pytest.raises(ValueError):
+        ledger.update({"status": "confirmed"}, api_origin=REAL)
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
@@ -244,3 +252,49 @@ def test_a_schema_1_ledger_is_migrated_in_place(tmp_path: Path):
     assert next(r.kind for r in led.list(api_origin=REAL)) == "contract_end"
     led.close()
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+
+
+def test_opening_waits_for_another_writer_to_finish(tmp_path: Path):
+    """A second server starting while another holds the file waits for it instead of failing."""
+    path = tmp_path / "ledger.sqlite3"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE other_program (x)")
+    other.execute("BEGIN IMMEDIATE")  # a writer mid-transaction: switching to WAL fails at once, then waits
+    release = threading.Timer(0.5, other.execute, ("COMMIT",))
+    release.start()
+    try:
+        led = Ledger(path)
+        led.record(approval("apr_wait"), milestone=MILESTONE, api_origin=REAL)
+        assert [r.approvalId for r in led.list(api_origin=REAL)] == ["apr_wait"]
+        led.close()
+    finally:
+        release.join()
+        other.close()
+
+
+@pytest.mark.parametrize(
+    ("platform", "local_app_data", "expected"),
+    [
+        ("win32", "C:/Users/me/AppData/Local", "C:/Users/me/AppData/Local/opentrain-mcp/ledger.sqlite3"),
+        ("win32", None, "{home}/AppData/Local/opentrain-mcp/ledger.sqlite3"),
+        ("darwin", None, "{home}/Library/Application Support/opentrain-mcp/ledger.sqlite3"),
+    ],
+)
+def test_default_path_on_windows_and_macos(tmp_path, monkeypatch, platform, local_app_data, expected):
+    monkeypatch.setattr(sys, "platform", platform)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    if local_app_data:
+        monkeypatch.setenv("LOCALAPPDATA", local_app_data)
+    else:
+        monkeypatch.delenv("LOCALAPPDATA", raising=False)
+    assert default_ledger_path() == Path(expected.format(home=tmp_path))
+
+
+def test_a_ledger_from_a_newer_version_is_refused(tmp_path: Path):
+    """A file written by a newer opentrain-mcp is never touched."""
+    path = tmp_path / "ledger.sqlite3"
+    Ledger(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version = 4")
+    with pytest.raises(RuntimeError, match="newer"):
+        Ledger(path)

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import json
+import logging
+import re
+import socket
+import threading
+from collections.abc import Iterator
 from typing import Any
 
+import httpx2
 import pytest
 
 from opentrain_mcp.api import (
@@ -60,7 +69,8 @@ async def test_user_agent_and_auth_header_are_sent(sandbox, controls, ids):
     async with client_for(sandbox) as ot:
         await ot.get_proposal(ids["proposals"]["hireable"][0])
     entry = controls.requests()[-1]
-    assert entry.get("userAgent", USER_AGENT) == USER_AGENT
+    assert entry["userAgent"] == USER_AGENT
+    assert entry["authScheme"] == "Bearer" and "authorization" in entry["headerNames"]
     assert sandbox.token not in repr(entry), "the request log must never hold the token"
 
 
@@ -187,6 +197,37 @@ async def test_retries_transient_failures_then_succeeds(sandbox, controls, ids):
     assert [r["status"] for r in hires(controls)] == [503, 503, 202]
 
 
+@pytest.mark.parametrize(
+    ("status", "retried"), [(429, True), (502, True), (503, True), (504, True), (500, False)]
+)
+async def test_which_statuses_are_retried(sandbox, controls, ids, status, retried):
+    kind = {"kind": "rate_limit", "retryAfter": 0} if status == 429 else {"kind": "status", "status": status}
+    controls.fault(path="/proposals/", count=1, **kind)
+    async with client_for(sandbox) as ot:
+        if retried:
+            await ot.get_proposal(ids["proposals"]["hireable"][0])
+        else:
+            with pytest.raises(ServerError):
+                await ot.get_proposal(ids["proposals"]["hireable"][0])
+    assert [r["status"] for r in controls.requests()] == ([status, 200] if retried else [status])
+
+
+async def test_budget_ends_a_call_that_keeps_timing_out(sandbox, controls):
+    controls.fault(path="/approvals/", count=20, kind="delay", delaySeconds=1.0)
+    policy = RetryPolicy(
+        request_timeout=0.4,
+        connect_timeout=0.4,
+        backoff_base=0.01,
+        backoff_cap=0.01,
+        budget=2.0,
+        max_retries=10,
+    )
+    async with client_for(sandbox, policy=policy) as ot:
+        with pytest.raises(TransportError):
+            await ot.get_approval("abc123")
+    assert 2 <= len(controls.requests()) <= 5, "tries stop when the 2 s budget is spent, not after 11"
+
+
 async def test_lost_response_then_retry_yields_one_approval(sandbox, controls, ids):
     proposal = ids["proposals"]["hireable"][0]
     controls.fault(path="/hire", count=1, kind="drop", after=True)
@@ -219,7 +260,7 @@ async def test_rate_limit_longer_than_budget_is_reported_not_slept(sandbox, cont
     async with client_for(sandbox) as ot:
         with pytest.raises(RateLimitError) as err:
             await ot.get_approval("abc123")
-    assert err.value.retry_after == 120
+    assert err.value.retry_after == 120 and "the API asked to wait 120 s" in err.value.message
     assert len(controls.requests()) == 1
 
 
@@ -232,6 +273,29 @@ async def test_timeouts_are_retried_then_reported(sandbox, controls):
         with pytest.raises(TransportError) as err:
             await ot.get_approval("abc123")
     assert "timed out" in err.value.message
+    assert err.value.may_have_reached_server, "a timed-out request may have been acted on"
+
+
+async def test_lost_connection_may_have_reached_the_server(sandbox, controls, ids):
+    controls.fault(path="/hire", count=5, kind="drop", after=True)
+    async with client_for(sandbox) as ot:
+        with pytest.raises(TransportError) as err:
+            await ot.hire(ids["proposals"]["hireable"][0], TERMS)
+    assert err.value.may_have_reached_server
+    assert len(hires(controls)) == 3, "a lost answer is retried like a timeout, within max_retries"
+
+
+async def test_refused_connection_never_reached_the_server():
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    async with OpenTrainClient(
+        token="ot_pat_x_y", base_url=f"http://127.0.0.1:{port}", policy=FAST_POLICY
+    ) as ot:
+        with pytest.raises(TransportError) as err:
+            await ot.hire("prop1", TERMS)
+    assert err.value.may_have_reached_server is False
+    assert "connection failed" in err.value.message and "ot_pat_x_y" not in err.value.message
 
 
 async def test_malformed_bodies_are_typed(sandbox, controls, ids):
@@ -257,3 +321,125 @@ async def test_bad_request_issues_are_exposed(sandbox, controls, ids):
                 ok=(202,),
             )
     assert err.value.issues and any("amount" in str(i.get("path")) for i in err.value.issues)
+
+
+async def test_an_error_status_without_an_error_body_keeps_its_type(sandbox, controls):
+    controls.fault(path="/approvals/", count=1, kind="malformed", status=400, body="<html>Bad Request</html>")
+    async with client_for(sandbox) as ot:
+        with pytest.raises(BadRequestError) as err:
+            await ot.get_approval("abc123")
+    assert err.value.status == 400 and "without an OpenTrain error body" in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "message"),
+    [
+        (300, "<html>choose</html>", "GET /approvals/abc123: unexpected redirect (HTTP 300); not followed"),
+        (204, "", "GET /approvals/abc123: unexpected HTTP 204"),
+        (302, '{"error": "Moved"}', "GET /approvals/abc123: unexpected HTTP 302"),
+    ],
+)
+async def test_answers_outside_the_contract_are_named(sandbox, controls, status, body, message):
+    ctype = "application/json" if body.startswith("{") else "text/html"
+    controls.fault(path="/approvals/", kind="malformed", status=status, body=body, contentType=ctype)
+    async with client_for(sandbox) as ot:
+        with pytest.raises(MalformedResponseError) as err:
+            await ot.get_approval("abc123")
+    assert err.value.message.startswith(message) and err.value.status == status
+
+
+async def test_query_parameters_are_sent_only_when_given(sandbox, controls, ids):
+    async with client_for(sandbox) as ot:
+        hired = await ot.list_proposals(ids["jobs"]["primary"], status="HIRED", limit=5)
+        everything = await ot.list_proposals(ids["jobs"]["primary"])
+    assert [p["id"] for p in hired["proposals"]] == [ids["proposals"]["alreadyHired"]]
+    assert len(everything["proposals"]) > 1
+    assert [e["query"] for e in controls.requests()] == [{"status": "HIRED", "limit": "5"}, {}]
+
+
+class _Recorded(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with ``self.server.answer``: (status, headers); records what arrived."""
+
+    def do_GET(self) -> None:
+        self.server.seen.append((self.path, dict(self.headers)))  # type: ignore[attr-defined]
+        status, headers = self.server.answer  # type: ignore[attr-defined]
+        self.send_response(status)
+        for name, value in {**headers, "Content-Length": "0"}.items():
+            self.send_header(name, value)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def recording_server(status: int, headers: dict[str, str]) -> Iterator[Any]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorded)
+    server.seen, server.answer = [], (status, headers)  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_redirects_are_never_followed():
+    """A redirect could carry the token to another host: it is reported, and the other host sees nothing."""
+    with recording_server(200, {}) as elsewhere:
+        target = f"http://127.0.0.1:{elsewhere.server_address[1]}/stolen"
+        with recording_server(302, {"Location": target}) as api:
+            base = f"http://127.0.0.1:{api.server_address[1]}"
+            async with OpenTrainClient(token="ot_pat_x_y", base_url=base, policy=FAST_POLICY) as ot:
+                with pytest.raises(MalformedResponseError) as err:
+                    await ot.get_approval("abc123")
+    assert err.value.message == "GET /approvals/abc123: unexpected redirect (HTTP 302); not followed"
+    assert [path for path, _ in api.seen] == ["/api/public/v1/approvals/abc123"]
+    assert elsewhere.seen == []
+
+
+async def test_a_wait_that_would_overrun_the_budget_is_reported_at_once(sandbox, controls):
+    """Retry-After 3 s with 3 s of budget left: sleeping would end the call with nothing to show."""
+    controls.fault(path="/approvals/", count=5, kind="rate_limit", retryAfter=3)
+    policy = RetryPolicy(
+        request_timeout=1.0, connect_timeout=1.0, backoff_base=0.05, backoff_cap=0.1, budget=3.0
+    )
+    async with client_for(sandbox, policy=policy) as ot:
+        with pytest.raises(RateLimitError) as err:
+            await ot.get_approval("abc123")
+    assert "the API asked to wait 3 s" in err.value.message
+    assert len(controls.requests()) == 1
+
+
+async def test_library_conveniences(sandbox, controls, ids, caplog):
+    """repr says whether a token is set; dict terms work; own connections close, shared ones stay open."""
+    assert "token=set" in repr(client_for(sandbox)) and "token=missing" in repr(OpenTrainClient(token=None))
+    shared = httpx2.AsyncClient()
+    caplog.set_level(logging.INFO, logger="opentrain_mcp.api")
+    async with (
+        client_for(sandbox) as own,
+        OpenTrainClient(
+            token=sandbox.token, base_url=sandbox.base_url, http=shared, policy=FAST_POLICY
+        ) as borrowing,
+    ):
+        accepted = await own.hire(ids["proposals"]["hireable"][0], TERMS.to_wire())
+        contracts = await borrowing.list_contracts()
+        with pytest.raises(ValueError):
+            await borrowing.list_contracts(job_id="a/b")
+    assert accepted.approval.status == "pending" and contracts["contracts"]
+    assert own.http.is_closed and not shared.is_closed
+    await shared.aclose()
+    assert [e["path"] for e in controls.requests()][-1] == "/api/public/v1/contracts"
+    assert re.search(r"POST /proposals/\w+/hire -> 202 \(\d+ ms, requestId=", caplog.text), caplog.text
+
+
+async def test_a_hire_answer_about_another_proposal_is_refused(sandbox, controls, ids):
+    proposal, other = ids["proposals"]["hireable"][0], ids["proposals"]["hireable"][1]
+    approval = {"id": "apr1", "type": "proposal_hire", "status": "pending", "proposalId": other}
+    body = json.dumps({"message": "A human must confirm.", "approval": approval})
+    controls.fault(path="/hire", kind="malformed", status=202, body=body, contentType="application/json")
+    async with client_for(sandbox) as ot:
+        with pytest.raises(MalformedResponseError) as err:
+            await ot.hire(proposal, TERMS)
+    assert "different proposal" in err.value.message and proposal in err.value.message

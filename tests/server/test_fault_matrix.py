@@ -39,6 +39,22 @@ ACTIONABLE = (
     "try again",
     "wait",
 )
+# hire POSTs that reach the fake API under each fault (transient, persistent), read from its own request log:
+# retried are 429 within budget, 502/503/504, timeouts and lost connections, at most 1 + max_retries times.
+RETRIED, NOT_RETRIED = (2, 1 + POLICY.max_retries), (1, 1)
+HIRE_POSTS: dict[str, tuple[int, int]] = {
+    "500": NOT_RETRIED,
+    "502": RETRIED,
+    "503": RETRIED,
+    "504": RETRIED,
+    "429-short": RETRIED,
+    "429-long": NOT_RETRIED,
+    "delay": RETRIED,
+    "malformed": NOT_RETRIED,
+    "drop": RETRIED,
+    "drop-after": RETRIED,
+    "500-after": NOT_RETRIED,
+}
 
 
 def arguments(tool: str, ids: dict[str, Any], approval_id: str) -> dict[str, Any]:
@@ -78,9 +94,11 @@ async def test_fault_matrix(settings, controls: Controls, ids, fault, count, tmp
         for tool in ALL_TOOLS:
             controls.clear_faults()
             controls.fault(path="/api/public/v1/", count=count, **FAULTS[fault])
+            controls.clear_requests()
             started = time.monotonic()
             r = await c.call_tool(tool, arguments(tool, ids, approval_id))
             elapsed = time.monotonic() - started
+            posts = [e for e in controls.requests() if e["method"] == "POST" and e["path"].endswith("/hire")]
             text = "\n".join(getattr(b, "text", "") for b in r.content)
             FIGURES.append(
                 {
@@ -98,8 +116,14 @@ async def test_fault_matrix(settings, controls: Controls, ids, fault, count, tmp
             )
             if r.is_error:
                 assert any(a in text for a in ACTIONABLE), (tool, fault, text)
-            if tool == "request_hire" and not r.is_error:
-                hired_ids.add(r.structured_content["approval"]["id"])
+            if tool == "request_hire":
+                expected = HIRE_POSTS[fault][0 if count == 1 else 1]
+                assert len(posts) == expected, f"{fault} x{count}: {len(posts)} hire POSTs, want {expected}"
+                assert r.is_error == (count > 1 or HIRE_POSTS[fault] == NOT_RETRIED), (fault, count, text)
+                if not r.is_error:
+                    hired_ids.add(r.structured_content["approval"]["id"])
+            else:
+                assert posts == [], f"{tool} sent a hire request"
         controls.clear_faults()
         again = await c.call_tool(
             "request_hire", {"proposalId": ids["proposals"]["hireable"][0], "milestone": TERMS}

@@ -89,6 +89,18 @@ def _query_for_log(query_string: bytes) -> dict[str, Any]:
     return {key: values[0] if len(values) == 1 else values for key, values in parsed.items()}
 
 
+def _headers_for_log(scope: Scope) -> dict[str, Any]:
+    """Header names, the User-Agent and the Authorization scheme; never a credential."""
+    headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope.get("headers", [])]
+    values = dict(headers)
+    scheme, _, credential = values.get("authorization", "").partition(" ")
+    return {
+        "headerNames": sorted({name for name, _ in headers}),
+        "userAgent": values.get("user-agent"),
+        "authScheme": scheme if credential else None,
+    }
+
+
 def _body_for_log(body: bytes) -> Any:
     if not body:
         return None
@@ -270,6 +282,7 @@ class SandboxApp(Starlette):
             "method": scope["method"],
             "path": scope["path"],
             "query": _query_for_log(scope.get("query_string", b"")),
+            **_headers_for_log(scope),
             "body": None,
             "status": None,
             "at": state.now_iso(),

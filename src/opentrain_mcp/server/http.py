@@ -66,7 +66,7 @@ class HttpOptions:
         if not is_loopback_host(self.host) and self.host not in ("0.0.0.0", "::"):
             hosts += [self.host, f"{self.host}:*"]
         for name in self.allowed_hosts:
-            hosts += [name] if ":" in name.strip("[]").rsplit("]", 1)[-1] else [name, f"{name}:*"]
+            hosts += [name] if ":" in name.rsplit("]", 1)[-1] else [name, f"{name}:*"]
         origins += self.allowed_origins
         return TransportSecuritySettings(
             enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins

@@ -1,0 +1,165 @@
+"""The approval watcher against the sandbox: every way an approval settles is reported once, nothing else is."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import pytest
+
+from opentrain_mcp.api.client import OpenTrainClient
+from opentrain_mcp.api.models import Approval, Milestone
+from opentrain_mcp.server.watcher import ApprovalWatcher
+from tests.conftest import FAST_POLICY, Controls
+
+pytestmark = pytest.mark.anyio
+TERMS = Milestone(name="Watched batch", amount=40, dueDate="2027-06-01")
+
+
+@pytest.fixture
+async def client(sandbox: Any, controls: Controls) -> AsyncIterator[OpenTrainClient]:
+    async with OpenTrainClient(token=sandbox.token, base_url=sandbox.base_url, policy=FAST_POLICY) as c:
+        yield c
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.settled: list[Approval] = []
+        self.arrived = anyio.Event()
+
+    async def __call__(self, approval: Approval) -> None:
+        self.settled.append(approval)
+        self.arrived.set()
+
+
+async def hire(client: OpenTrainClient, proposal: str) -> Approval:
+    return (await client.hire(proposal, TERMS)).approval
+
+
+def settle(controls: Controls, approval: Approval, how: str) -> None:
+    if how == "confirmed":
+        controls.confirm(approval.id)
+    elif how == "declined":
+        controls.decline(approval.id)
+    else:
+        controls.advance(73 * 3600)
+
+
+@pytest.mark.parametrize("how", ["confirmed", "declined", "expired"])
+async def test_each_settled_approval_is_reported_once(client, controls, ids, how):
+    recorder = Recorder()
+    watcher = ApprovalWatcher(client, recorder, interval=0.05)
+    watched = await hire(client, ids["proposals"]["hireable"][0])
+    unwatched = await hire(client, ids["proposals"]["hireable"][1])
+    watcher.watch(watched)
+    await watcher.poll_once()
+    assert recorder.settled == [] and set(watcher.pending) == {watched.id}, "pending stays quiet"
+    event = watcher.changed_event(watched.id)
+    settle(controls, watched, how)
+    if how != "expired":  # the clock moved for both
+        settle(controls, unwatched, how)
+    await watcher.poll_once()
+    await watcher.poll_once()
+    assert [(a.id, a.status) for a in recorder.settled] == [(watched.id, how)]
+    assert event.is_set() and watcher.pending == {}
+    if how == "confirmed":
+        assert recorder.settled[0].contractId
+
+
+async def test_only_pending_approvals_are_watched(client):
+    recorder = Recorder()
+    watcher = ApprovalWatcher(client, recorder)
+    watcher.watch(Approval(id="done1", type="proposal_hire", status="confirmed"))
+    assert watcher.pending == {}
+
+
+async def test_the_feed_is_read_from_where_the_last_poll_stopped(client, controls, ids):
+    watcher = ApprovalWatcher(client, Recorder())
+    watcher.watch(await hire(client, ids["proposals"]["hireable"][0]))
+    controls.clear_requests()
+    await watcher.poll_once()
+    await watcher.poll_once()
+    feed = [e for e in controls.requests() if e["path"].endswith("/updates")]
+    assert len(feed) == 2 and feed[0]["query"].get("limit") == "200"
+    assert watcher.cursor and feed[1]["query"]["cursor"] == watcher.cursor
+
+
+async def test_an_approval_past_its_expiry_is_read_directly(client, controls, ids):
+    approval = await hire(client, ids["proposals"]["hireable"][0])
+    watcher = ApprovalWatcher(client, Recorder())
+    watcher.watch(approval)
+    await watcher.poll_once()  # catch up with the feed
+    controls.clear_requests()
+    await watcher.poll_once()
+    assert not [e for e in controls.requests() if "/approvals/" in e["path"]], "nothing due, nothing read"
+    for unknown in (None, "", "next tuesday"):  # no usable expiry: wait for the feed, read nothing early
+        watcher.watch(approval.model_copy(update={"expiresAt": unknown}))
+        await watcher.poll_once()
+    assert not [e for e in controls.requests() if "/approvals/" in e["path"]]
+    past = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5)).isoformat().replace("+00:00", "Z")
+    watcher.watch(approval.model_copy(update={"expiresAt": past}))
+    await watcher.poll_once()
+    assert [e["path"] for e in controls.requests() if "/approvals/" in e["path"]] == [
+        f"/api/public/v1/approvals/{approval.id}"
+    ]
+
+
+async def test_without_the_updates_scope_pending_approvals_are_read_directly(client, controls, ids):
+    recorder = Recorder()
+    approval = await hire(client, ids["proposals"]["hireable"][0])
+    controls.fault(path="/updates", count=100, kind="status", status=403)
+    watcher = ApprovalWatcher(client, recorder)
+    watcher.watch(approval)
+    await watcher.poll_once()
+    controls.decline(approval.id)
+    controls.clear_requests()
+    await watcher.poll_once()
+    assert [e["path"].rsplit("/", 1)[-1] for e in controls.requests()] == [approval.id], "no more feed reads"
+    assert [a.status for a in recorder.settled] == ["declined"]
+
+
+async def test_running_watcher_survives_a_failed_poll_and_reports(client, controls, ids):
+    recorder = Recorder()
+    watcher = ApprovalWatcher(client, recorder, interval=0.05)
+    approval = await hire(client, ids["proposals"]["hireable"][0])
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watcher.run)
+        await anyio.sleep(0.1)
+        assert watcher.polls == 0, "with nothing to watch the watcher sleeps"
+        controls.fault(path="/updates", count=1, kind="status", status=500)
+        watcher.watch(approval)
+        controls.confirm(approval.id)
+        with anyio.fail_after(10):
+            await recorder.arrived.wait()
+        tg.cancel_scope.cancel()
+    assert [a.status for a in recorder.settled] == ["confirmed"] and watcher.polls >= 2
+
+
+async def test_a_failing_listener_does_not_stop_the_watcher(client, controls, ids):
+    recorder = Recorder()
+    failed: list[str] = []
+
+    async def flaky(approval: Approval) -> None:
+        if not failed:
+            failed.append(approval.id)
+            raise RuntimeError("listener bug")
+        await recorder(approval)
+
+    watcher = ApprovalWatcher(client, flaky, interval=0.05)
+    first = await hire(client, ids["proposals"]["hireable"][0])
+    second = await hire(client, ids["proposals"]["hireable"][1])
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watcher.run)
+        watcher.watch(first)
+        controls.confirm(first.id)
+        with anyio.fail_after(10):
+            while not failed:
+                await anyio.sleep(0.05)
+        watcher.watch(second)
+        controls.decline(second.id)
+        with anyio.fail_after(10):
+            await recorder.arrived.wait()
+        tg.cancel_scope.cancel()
+    assert failed == [first.id] and [(a.id, a.status) for a in recorder.settled] == [(second.id, "declined")]
