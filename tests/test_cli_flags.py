@@ -14,7 +14,7 @@ from mcp import Client, StdioServerParameters
 from tests.e2e.conftest import clean_env
 
 pytestmark = pytest.mark.anyio
-TERMS = {"name": "Flag batch", "amount": 50, "dueDate": "2027-03-01"}
+TERMS = {"name": "Flag batch", "amount": 50, "dueDate": "2099-03-01"}
 
 
 def launch(sandbox: Any, *args: str, **env: str) -> Client:

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.anyio
 
 
 def terms(amount: float) -> dict[str, Any]:
-    return {"name": "Estimate batch", "amount": amount, "dueDate": "2027-04-01"}
+    return {"name": "Estimate batch", "amount": amount, "dueDate": "2099-04-01"}
 
 
 @pytest.fixture

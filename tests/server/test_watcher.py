@@ -15,7 +15,7 @@ from opentrain_mcp.server.watcher import ApprovalWatcher
 from tests.conftest import FAST_POLICY, Controls
 
 pytestmark = pytest.mark.anyio
-TERMS = Milestone(name="Watched batch", amount=40, dueDate="2027-06-01")
+TERMS = Milestone(name="Watched batch", amount=40, dueDate="2099-06-01")
 
 
 @pytest.fixture
