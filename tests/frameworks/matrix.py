@@ -29,6 +29,8 @@ NOTES = [
     "What reaches the model: PydanticAI gives it the structured content; ADK the whole result (text and "
     "structured content, hence text that is a short summary, never a copy); the others the text. fastmcp's "
     "`.data` is typed from the output schema.",
+    "Google ADK renders our approval card (MCP Apps) as a UI widget keyed by the LLM's function-call id; the "
+    "driver gives each call one, as a real turn does (without it ADK's `UiWidget` refuses the call).",
     "Google ADK's `StdioConnectionParams(timeout=5)` and PydanticAI's `init_timeout=5` defaults also bound the "
     "server's start; on a loaded 2-core machine a stdio start (with the in-process sandbox) took 3.5-7 s, so "
     "those two drivers set 30 s. The OpenAI "

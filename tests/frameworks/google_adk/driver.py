@@ -1,5 +1,5 @@
 """Google ADK: ``McpToolset`` over stdio with ADK's default 5 s timeout; every tool's Gemini
-``FunctionDeclaration`` built by ADK; calls through ``McpTool.run_async`` (errors → ``isError`` in the dict
+``FunctionDeclaration`` built by ADK; calls through ``McpTool.run_async`` with a function-call id, as an LLM turn gives (errors → ``isError`` in the dict
 ADK hands the model)."""
 
 from __future__ import annotations
@@ -51,8 +51,12 @@ async def main(report: Report) -> None:
             session_service=sessions, invocation_id="matrix", agent=LlmAgent(name="matrix"), session=session
         )
 
+        calls = iter(range(1, 1000))
+
         async def run(name: str, args: dict[str, Any]) -> dict[str, Any]:
-            return await tools[name].run_async(args=args, tool_context=ToolContext(invocation))
+            # A real LLM turn gives each call an id; ADK needs it to render our approval card (MCP Apps).
+            context = ToolContext(invocation, function_call_id=f"call-{next(calls)}")
+            return await tools[name].run_async(args=args, tool_context=context)
 
         async def call(name: str, args: dict[str, Any]) -> str:
             result = await run(name, args)
