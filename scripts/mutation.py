@@ -1,8 +1,11 @@
 """Mutation testing of the money and safety code, as a CI gate.
 
-Mutants come from cosmic-ray's operators (pinned in requirements-mutation.txt); each mutant is run with only
-the test files that cover its module (``TARGETS``), in a forked child whose ``sys.path`` and ``PYTHONPATH``
-put a private copy of ``src/`` first, so in-process tests and the subprocesses they start both see it.
+Mutants come from cosmic-ray's operators (the ``mutation`` extra pins it); each mutant is run with only the
+test files that cover its module (``TARGETS``), in a forked child whose ``sys.path`` and ``PYTHONPATH`` put a
+private copy of ``src/`` first, so in-process tests and the subprocesses they start both see it. A traced clean
+run of each test set first records every test's duration and lines (coverage.py); a mutant's run then starts
+with the tests that ran its statement, fastest first, and stops at the first failure (``-x``). The order only
+saves time: a survivor has passed every test of its set.
 
 A mutant is named by what it changes, not by a number that shifts when code moves:
 ``<module> :: <function> :: <original line> => <mutated line>``. A survivor fails the gate unless that name
@@ -17,16 +20,22 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import difflib
+import importlib
 import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
@@ -35,23 +44,53 @@ ALLOWLIST = ROOT / "tests" / "mutation-allowlist.txt"
 REPORT = ROOT / "test-artifacts" / "mutation.json"
 THRESHOLD = 0.95
 
-# module (under src/opentrain_mcp/) -> (functions to mutate, or None for all; test files that cover it)
+# Test sets: each is run once, traced, on the clean code; a mutant then runs the tests of its set that ran the
+# mutated statement (or started a subprocess), so a broad set costs little for a mutant its first test kills.
+TOOL_TESTS = (
+    "tests/server/test_links.py",
+    "tests/server/test_hire_tool.py",
+    "tests/server/test_trust_boundary.py",
+    "tests/server/test_edges.py",
+    "tests/server/test_human_loop.py",
+    "tests/server/test_spend.py",
+    "tests/test_policy.py",
+)
+API_TESTS = (
+    "tests/api/test_retry.py",
+    "tests/api/test_client.py",
+    "tests/api/test_lifecycle.py",
+    "tests/api/test_proxy.py",
+    "tests/server/test_deadline.py",
+)
+ENTRY_TESTS = (
+    "tests/server/test_http_auth.py",
+    "tests/test_logs.py",
+    "tests/test_zz_secrets.py",
+    "tests/test_cli_flags.py",
+    "tests/test_policy.py",
+)
+STATE_TESTS = (
+    "tests/test_ledger.py",
+    "tests/test_policy.py",
+    "tests/server/test_watcher.py",
+    "tests/server/test_subscriptions.py",
+    "tests/server/test_spend.py",
+)
+
+# module (under src/opentrain_mcp/) -> (functions to mutate, or None for all; the test set that covers it)
 TARGETS: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...]]] = {
-    "server/links.py": (None, ("tests/server/test_links.py",)),
-    "server/tools/hire.py": (None, ("tests/server/test_hire_tool.py",)),
-    "policy.py": (("hire_charge", "cents"), ("tests/server/test_hire_tool.py",)),
-    "server/tools/_common.py": (None, ("tests/server/test_hire_tool.py",)),
-    "api/retry.py": (None, ("tests/api/test_retry.py", "tests/api/test_client.py")),
-    "api/client.py": (None, ("tests/api/test_client.py",)),
-    "server/http.py": (None, ("tests/server/test_http_auth.py",)),
-    "logs.py": (None, ("tests/test_logs.py", "tests/test_zz_secrets.py")),
-    "cli.py": (("_parser", "main", "_server_options"), ("tests/test_cli_flags.py",)),
-    "server/app.py": (
-        ("ServerOptions.wanted",),
-        ("tests/server/test_human_loop.py::test_read_only_and_tool_subset", "tests/test_cli_flags.py"),
-    ),
-    "ledger.py": (None, ("tests/test_ledger.py",)),
-    "server/watcher.py": (None, ("tests/server/test_watcher.py",)),
+    "server/links.py": (None, TOOL_TESTS),
+    "server/tools/hire.py": (None, TOOL_TESTS),
+    "policy.py": (None, TOOL_TESTS),
+    "server/tools/_common.py": (None, TOOL_TESTS),
+    "server/app.py": (("ServerOptions.wanted",), ENTRY_TESTS),
+    "api/retry.py": (None, API_TESTS),
+    "api/client.py": (None, API_TESTS),
+    "server/http.py": (None, ENTRY_TESTS),
+    "logs.py": (None, ENTRY_TESTS),
+    "cli.py": (("_parser", "_policy_arguments", "main", "_server_options"), ENTRY_TESTS),
+    "ledger.py": (None, STATE_TESTS),
+    "server/watcher.py": (None, STATE_TESTS),
 }
 
 # cosmic-ray operators: boundary and negation of conditions, arithmetic swaps, constants, loops, handlers.
@@ -136,7 +175,9 @@ class Mutant:
     after: str
     source: str = field(repr=False)
     tests: tuple[str, ...] = ()
+    lines: tuple[int, int] = (0, 0)  # first and last line of the mutated statement
     outcome: str = ""
+    killed_by: str = ""
     cpu: float = 0.0
 
     @property
@@ -146,7 +187,7 @@ class Mutant:
 
 def _skipped_spans(tree: ast.Module) -> list[tuple[int, int, int, int]]:
     """Source spans whose mutants change nothing observable: annotations, docstrings, logging calls."""
-    spans: list[ast.AST] = []
+    spans: list[ast.stmt | ast.expr] = []
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             signature = ast.Pass(lineno=node.lineno, col_offset=node.col_offset)
@@ -212,12 +253,13 @@ def generate(module: str, functions: tuple[str, ...] | None, tests: tuple[str, .
     tree = ast.parse(source)
     skipped, defs = _skipped_spans(tree), _functions(tree)
     original = source.split("\n")
+    statements = [n for n in ast.walk(tree) if isinstance(n, ast.stmt)]
     parso_tree = get_ast(source)
     mutants: dict[str, Mutant] = {}
     for name in OPERATORS:
         operator = get_operator(name)()
         positions = [p for node in ast_nodes(parso_tree) for p in operator.mutation_positions(node)]
-        for occurrence, (start, _end) in enumerate(positions):
+        for occurrence, (start, end) in enumerate(positions):
             if any(_inside(start, s) for s in skipped):
                 continue
             owners = [d for d in defs if d[0] <= start[0] <= d[1]]
@@ -234,7 +276,10 @@ def generate(module: str, functions: tuple[str, ...] | None, tests: tuple[str, .
             if mutated is None or mutated == source:
                 continue
             before, after = _changed_line(original, mutated.split("\n"), start[0])
-            m = Mutant(module, function, before, after, mutated, tests)
+            first = max(
+                (n.lineno for n in statements if n.lineno <= start[0] <= (n.end_lineno or 0)), default=0
+            )
+            m = Mutant(module, function, before, after, mutated, tests, (first or start[0], end[0]))
             mutants.setdefault(m.name, m)
     return list(mutants.values())
 
@@ -249,8 +294,80 @@ def issue_mutants() -> list[Mutant]:
                 f"issue mutant no longer applies: {old!r} appears {source.count(old)}x in {module}"
             )
         tests = TARGETS[module][1]
-        out.append(Mutant(module, "(issue #15)", old, new, source.replace(old, new), tests))
+        line = source[: source.index(old)].count("\n") + 1
+        out.append(Mutant(module, "(issue #15)", old, new, source.replace(old, new), tests, (line, line)))
     return out
+
+
+class _Measure:
+    """pytest plugin for a clean run: each test's duration, the lines it runs (through coverage) and whether it
+    starts a subprocess (whose lines coverage does not see)."""
+
+    def __init__(self, coverage: Any) -> None:
+        self.coverage = coverage
+        self.durations: dict[str, float] = {}
+        self.spawners: set[str] = set()
+        self.current = ""
+        popen_init = subprocess.Popen.__init__
+
+        def recording_init(popen: Any, *args: Any, **kwargs: Any) -> None:
+            self.spawners.add(self.current)
+            popen_init(popen, *args, **kwargs)
+
+        subprocess.Popen.__init__ = recording_init  # type: ignore[method-assign,assignment]
+
+    def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
+        self.current = nodeid
+        self.coverage.switch_context(nodeid)
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        self.durations[report.nodeid] = self.durations.get(report.nodeid, 0.0) + report.duration
+
+
+class _Select:
+    """pytest plugin for a mutant's run: only ``keep`` (every test if None), in that order; the first failing
+    test is written to ``killer``."""
+
+    def __init__(self, keep: list[str] | None, durations: dict[str, float], killer: Path) -> None:
+        self.keep, self.durations, self.killer = keep, durations, killer
+
+    def pytest_collection_modifyitems(self, config: Any, items: list[Any]) -> None:
+        if self.keep is None:
+            items.sort(key=lambda item: self.durations.get(item.nodeid, 0.0))
+            return
+        rank = {nodeid: i for i, nodeid in enumerate(self.keep)}
+        config.hook.pytest_deselected(items=[item for item in items if item.nodeid not in rank])
+        items[:] = sorted((item for item in items if item.nodeid in rank), key=lambda item: rank[item.nodeid])
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        if report.failed and not self.killer.exists():
+            self.killer.write_text(report.nodeid)
+
+
+@dataclass
+class Profile:
+    """A clean run of one test set: seconds per test, module -> line -> tests that ran it, tests that spawn."""
+
+    durations: dict[str, float]
+    covered: dict[str, dict[int, list[str]]]
+    spawners: set[str]
+
+    def tests_for(self, mutant: Mutant) -> list[str] | None:
+        """The tests that can notice ``mutant``, those that ran its statement first, fastest first.
+
+        A test that neither ran the statement nor started a subprocess runs the same code with or without the
+        mutant, so it is left out. None (run every test) when no test ran the statement: module-level code
+        runs at import, before any test."""
+        lines = self.covered.get(mutant.module, {})
+        ran = {t for n in range(mutant.lines[0], mutant.lines[1] + 1) for t in lines.get(n, ())}
+        if not ran:
+            return None
+        return sorted(ran | self.spawners, key=lambda t: (t not in ran, self.durations.get(t, 0.0)))
+
+    def seconds(self, tests: list[str] | None) -> float:
+        return (
+            sum(self.durations.values()) if tests is None else sum(self.durations.get(t, 0.0) for t in tests)
+        )
 
 
 class Slot:
@@ -265,21 +382,23 @@ class Slot:
         self.python = self.dir / "python"
         self.python.write_text(f'#!/bin/sh\nPYTHONPATH="{self.src}" exec "{sys.executable}" "$@"\n')
         self.python.chmod(0o755)
+        self.killer = self.dir / "killer"
         self.pid = 0
         self.cpu = 0.0
-        self.mutant: Mutant | None = None
+        self.job: Job | None = None
         self.started = 0.0
-        self.timeout = 0.0
 
-    def start(self, mutant: Mutant | None, tests: tuple[str, ...], timeout: float) -> None:
-        if mutant is not None:
-            (self.src / "opentrain_mcp" / mutant.module).write_text(mutant.source)
-        self.mutant, self.started, self.timeout = mutant, time.monotonic(), timeout
+    def start(self, job: Job) -> None:
+        """Run ``job`` in a forked child, with its mutant (if any) written into this slot's ``src/``."""
+        if job.mutant is not None:
+            (self.src / "opentrain_mcp" / job.mutant.module).write_text(job.mutant.source)
+        self.killer.unlink(missing_ok=True)
+        self.job, self.started = job, time.monotonic()
         self.pid = os.fork()
         if self.pid == 0:
-            self._child(tests)
+            self._child(job)
 
-    def _child(self, tests: tuple[str, ...]) -> None:
+    def _child(self, job: Job) -> None:
         os.setsid()
         code = 3
         try:
@@ -294,16 +413,20 @@ class Slot:
             sys.executable = str(self.python)
             import pytest
 
-            args = [*tests, "-x", "-q", "-p", "no:cacheprovider", "-m", "not slow"]
-            code = int(pytest.main([*args, "--basetemp", str(self.dir / "tmp"), "-o", "addopts="]))
+            plugin = job.plugin(self)
+            args = [*job.args, "-x", "-q", "-p", "no:cacheprovider", "-m", "not slow", "-o", "addopts="]
+            code = int(pytest.main([*args, "--basetemp", str(self.dir / "tmp")], [plugin]))
+            if hasattr(plugin, "finish"):
+                plugin.finish()
         finally:
             os._exit(code)
 
     def poll(self) -> str | None:
         """The outcome once the child has finished (or was killed for running too long), else None."""
+        assert self.job is not None
         pid, status, usage = os.wait4(self.pid, os.WNOHANG)
         if pid == 0:
-            if time.monotonic() - self.started < self.timeout:
+            if time.monotonic() - self.started < self.job.timeout:
                 return None
             os.killpg(self.pid, signal.SIGKILL)
             _, _, usage = os.wait4(self.pid, 0)
@@ -312,64 +435,188 @@ class Slot:
             code = os.waitstatus_to_exitcode(status)
             outcome = "survived" if code == 0 else "error" if code in (3, 4, 5) else "killed"
         self.cpu = usage.ru_utime + usage.ru_stime
-        if self.mutant is not None:
-            shutil.copyfile(
-                SRC / "opentrain_mcp" / self.mutant.module, self.src / "opentrain_mcp" / self.mutant.module
-            )
+        if self.job.mutant is not None:
+            module = self.job.mutant.module
+            shutil.copyfile(SRC / "opentrain_mcp" / module, self.src / "opentrain_mcp" / module)
         self.pid = 0
         return outcome
+
+
+@dataclass
+class Job:
+    """One pytest run in a slot: ``plugin(slot)`` is built in the child."""
+
+    args: tuple[str, ...]
+    timeout: float
+    plugin: Callable[[Slot], object]
+    mutant: Mutant | None = None
+    tests: tuple[str, ...] = ()  # the test set (for clean runs and library lists)
+
+
+def _run_jobs(slots: list[Slot], jobs: list[Job], done: Callable[[Slot, Job, str], None]) -> None:
+    """Run ``jobs`` on the free slots, calling ``done(slot, job, outcome)`` as each one ends."""
+    queue = list(jobs)
+    try:
+        while queue or any(s.pid for s in slots):
+            for slot in slots:
+                if slot.pid and (outcome := slot.poll()) is not None:
+                    assert slot.job is not None
+                    done(slot, slot.job, outcome)
+                if not slot.pid and queue:
+                    slot.start(queue.pop(0))
+            time.sleep(0.02)
+    finally:
+        for slot in slots:
+            if slot.pid:
+                os.killpg(slot.pid, signal.SIGKILL)
+                slot.pid = 0
+
+
+class _Libraries:
+    """pytest plugin for a collection-only run: writes the modules imported that a mutant cannot change."""
+
+    def __init__(self, slot: Slot) -> None:
+        self.slot = slot
+
+    def pytest_collection_finish(self, session: Any) -> None:
+        ours = (str(SRC), str(ROOT / "tests"), str(self.slot.dir))
+        plugins = set(map(id, session.config.pluginmanager.get_plugins()))  # pytest registers these itself
+        names = [
+            name
+            for name, module in list(sys.modules.items())
+            if name.partition(".")[0] not in ("opentrain_mcp", "tests", "conftest", "__main__")
+            and not (getattr(module, "__file__", None) or "").startswith(ours)
+            and id(module) not in plugins
+        ]
+        (self.slot.dir / "libraries.json").write_text(json.dumps(names))
+
+
+# Libraries imported before forking (the ones whose import is slow); asyncio-level modules such as test plugins
+# are left to each child, because importing them early breaks anyio's task tracking in the child.
+WARM_PACKAGES = frozenset(
+    ("hypothesis", "mcp", "mcp_types", "pydantic", "pydantic_core", "httpx2", "starlette", "uvicorn")
+    + (
+        "cryptography",
+        "opentelemetry",
+        "click",
+        "sortedcontainers",
+        "pygments",
+        "jsonschema",
+        "sse_starlette",
+    )
+)
+
+
+def _warm_up(test_sets: list[tuple[str, ...]], slots: list[Slot]) -> None:
+    """Import, in this process, the libraries the test sets import, so that every forked run starts warm:
+    test collection otherwise costs about 2 s per mutant, mostly in hypothesis and the MCP SDK."""
+    names: set[str] = set()
+
+    def done(slot: Slot, job: Job, outcome: str) -> None:
+        if outcome == "survived":
+            names.update(json.loads((slot.dir / "libraries.json").read_text()))
+
+    _run_jobs(slots, [Job((*t, "--collect-only"), 120, _Libraries, tests=t) for t in test_sets], done)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in sorted(n for n in names if n.partition(".")[0] in WARM_PACKAGES):
+            with contextlib.suppress(
+                Exception
+            ):  # a module that imports only in some context: left to the child
+                importlib.import_module(name)
+
+
+def _measuring(modules: list[str]) -> Callable[[Slot], object]:
+    """The plugin of a clean run: writes its :class:`Profile` to ``profile.json`` in the slot."""
+
+    def build(slot: Slot) -> object:
+        import coverage
+
+        files = {str(slot.src / "opentrain_mcp" / m): m for m in modules}
+        cov = coverage.Coverage(data_file=None, include=list(files), config_file=False)
+        measure = _Measure(cov)
+
+        def finish() -> None:
+            cov.stop()
+            data = cov.get_data()
+            covered = {
+                files[f]: {n: [c for c in cs if c] for n, cs in data.contexts_by_lineno(f).items()}
+                for f in data.measured_files()
+                if f in files
+            }
+            profile = {
+                "durations": measure.durations,
+                "covered": covered,
+                "spawners": sorted(measure.spawners),
+            }
+            (slot.dir / "profile.json").write_text(json.dumps(profile))
+
+        measure.finish = finish  # type: ignore[attr-defined]
+        cov.start()
+        return measure
+
+    return build
 
 
 def run(mutants: list[Mutant], jobs: int, base: Path) -> float:
     """Test every mutant (after a clean run of each test set, which must pass), ``jobs`` at a time.
 
-    Returns the CPU seconds of the clean runs."""
+    Returns the CPU seconds of the warm-up and clean runs."""
     slots = [Slot(base, i) for i in range(jobs)]
-    baselines: dict[tuple[str, ...], float] = {}
-    clean_cpu = 0.0
-    for tests in dict.fromkeys(m.tests for m in mutants):
-        slots[0].start(None, tests, 600)
-        while (outcome := slots[0].poll()) is None:
-            time.sleep(0.05)
+    test_sets: dict[tuple[str, ...], list[str]] = {}
+    for m in mutants:
+        test_sets.setdefault(m.tests, [])
+        if m.module not in test_sets[m.tests]:
+            test_sets[m.tests].append(m.module)
+    _warm_up(list(test_sets), slots)
+    profiles: dict[tuple[str, ...], Profile] = {}
+    cpu = 0.0
+
+    def clean_done(slot: Slot, job: Job, outcome: str) -> None:
+        nonlocal cpu
+        seconds = time.monotonic() - slot.started
         if outcome != "survived":
-            log_text = (slots[0].dir / "pytest.log").read_text()[-3000:]
-            raise SystemExit(f"the unmutated code fails {' '.join(tests)} ({outcome}):\n{log_text}")
-        baselines[tests] = time.monotonic() - slots[0].started
-        clean_cpu += slots[0].cpu
-        print(
-            f"  clean run {baselines[tests]:5.1f} s ({slots[0].cpu:.1f} s CPU): {' '.join(tests)}", flush=True
-        )
-    try:
-        _run_queue(mutants, slots, baselines)
-    finally:
-        for slot in slots:
-            if slot.pid:
-                os.killpg(slot.pid, signal.SIGKILL)
-    return clean_cpu
+            log_text = (slot.dir / "pytest.log").read_text()[-3000:]
+            raise SystemExit(f"the unmutated code fails {' '.join(job.tests)} ({outcome}):\n{log_text}")
+        data = json.loads((slot.dir / "profile.json").read_text())
+        covered = {m: {int(n): ts for n, ts in lines.items()} for m, lines in data["covered"].items()}
+        profiles[job.tests] = Profile(data["durations"], covered, set(data["spawners"]))
+        cpu += slot.cpu
+        print(f"  clean run {seconds:5.1f} s ({slot.cpu:.1f} s CPU): {' '.join(job.tests)}", flush=True)
+
+    clean = [Job(t, 900, _measuring(modules), tests=t) for t, modules in test_sets.items()]
+    _run_jobs(slots, clean, clean_done)
+    _run_jobs(slots, [_mutant_job(m, profiles[m.tests]) for m in mutants], _mutant_done(len(mutants)))
+    return cpu
 
 
-def _run_queue(mutants: list[Mutant], slots: list[Slot], baselines: dict[tuple[str, ...], float]) -> None:
-    queue = list(mutants)
-    done = 0
-    while queue or any(s.pid for s in slots):
-        for slot in slots:
-            if slot.pid:
-                outcome = slot.poll()
-                if outcome is None:
-                    continue
-                assert slot.mutant is not None
-                slot.mutant.outcome, slot.mutant.cpu = outcome, slot.cpu
-                if outcome == "error":
-                    print((slot.dir / "pytest.log").read_text()[-2000:], file=sys.stderr)
-                if outcome in ("survived", "error"):
-                    print(f"  {outcome}: {slot.mutant.name}", flush=True)
-                done += 1
-                if done % 25 == 0:
-                    print(f"  {done}/{len(mutants)} mutants tested", flush=True)
-            if not slot.pid and queue:
-                mutant = queue.pop(0)
-                slot.start(mutant, mutant.tests, max(20.0, 4 * baselines[mutant.tests]))
-        time.sleep(0.02)
+def _mutant_job(mutant: Mutant, profile: Profile) -> Job:
+    """The run of ``mutant``: only the tests that can notice it, the likeliest killers first."""
+    keep = profile.tests_for(mutant)
+    files = mutant.tests if keep is None else tuple(dict.fromkeys(t.split("::")[0] for t in keep))
+    timeout = 30 + 4 * profile.seconds(keep)
+    return Job(files, timeout, lambda slot: _Select(keep, profile.durations, slot.killer), mutant)
+
+
+def _mutant_done(total: int) -> Callable[[Slot, Job, str], None]:
+    count = 0
+
+    def done(slot: Slot, job: Job, outcome: str) -> None:
+        nonlocal count
+        mutant = job.mutant
+        assert mutant is not None
+        mutant.outcome, mutant.cpu = outcome, slot.cpu
+        if slot.killer.exists():
+            mutant.killed_by = slot.killer.read_text()
+        if outcome == "error":
+            print((slot.dir / "pytest.log").read_text()[-2000:], file=sys.stderr)
+        if outcome in ("survived", "error"):
+            print(f"  {outcome}: {mutant.name}", flush=True)
+        count += 1
+        if count % 50 == 0:
+            print(f"  {count}/{total} mutants tested", flush=True)
+
+    return done
 
 
 def read_allowlist(path: Path) -> dict[str, str]:
@@ -404,8 +651,6 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(m.name for m in mutants))
         return 0
     print(f"{len(mutants)} mutants, {args.jobs} at a time", flush=True)
-    for module in ("pytest", "anyio", "httpx2", "pydantic", "mcp", "mcp.server", "starlette", "uvicorn"):
-        __import__(module)  # imported once here, so each forked child starts warm
     with tempfile.TemporaryDirectory(prefix="opentrain-mutation-") as tmp:
         for var in ("HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
             os.environ[var] = tempfile.mkdtemp(dir=tmp)
@@ -429,7 +674,10 @@ def report(
         json.dumps(
             [
                 {
-                    **{k: getattr(m, k) for k in ("module", "function", "before", "after", "outcome")},
+                    **{
+                        k: getattr(m, k)
+                        for k in ("module", "function", "before", "after", "outcome", "killed_by")
+                    },
                     "name": m.name,
                 }
                 for m in mutants
