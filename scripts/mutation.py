@@ -27,7 +27,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -68,6 +67,7 @@ ENTRY_TESTS = (
     "tests/test_zz_secrets.py",
     "tests/test_cli_flags.py",
     "tests/test_policy.py",
+    "tests/server/test_lifecycle.py::test_read_only_and_toolsets_listings",
 )
 STATE_TESTS = (
     "tests/test_ledger.py",
@@ -300,25 +300,15 @@ def issue_mutants() -> list[Mutant]:
 
 
 class _Measure:
-    """pytest plugin for a clean run: each test's duration, the lines it runs (through coverage) and whether it
-    starts a subprocess (whose lines coverage does not see)."""
+    """pytest plugin for a clean run: each test's duration, and the lines it runs (through coverage)."""
 
-    def __init__(self, coverage: Any) -> None:
-        self.coverage = coverage
+    def __init__(self, coverage: Any, current_test: Path) -> None:
+        self.coverage, self.current_test = coverage, current_test
         self.durations: dict[str, float] = {}
-        self.spawners: set[str] = set()
-        self.current = ""
-        popen_init = subprocess.Popen.__init__
-
-        def recording_init(popen: Any, *args: Any, **kwargs: Any) -> None:
-            self.spawners.add(self.current)
-            popen_init(popen, *args, **kwargs)
-
-        subprocess.Popen.__init__ = recording_init  # type: ignore[method-assign,assignment]
 
     def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
-        self.current = nodeid
         self.coverage.switch_context(nodeid)
+        self.current_test.write_text(nodeid)
 
     def pytest_runtest_logreport(self, report: Any) -> None:
         self.durations[report.nodeid] = self.durations.get(report.nodeid, 0.0) + report.duration
@@ -346,23 +336,22 @@ class _Select:
 
 @dataclass
 class Profile:
-    """A clean run of one test set: seconds per test, module -> line -> tests that ran it, tests that spawn."""
+    """A clean run of one test set: seconds per test, and module -> line -> tests that ran it ("" at import)."""
 
     durations: dict[str, float]
     covered: dict[str, dict[int, list[str]]]
-    spawners: set[str]
 
     def tests_for(self, mutant: Mutant) -> list[str] | None:
-        """The tests that can notice ``mutant``, those that ran its statement first, fastest first.
+        """The tests that ran the mutated statement, in process or in a subprocess, fastest first.
 
-        A test that neither ran the statement nor started a subprocess runs the same code with or without the
-        mutant, so it is left out. None (run every test) when no test ran the statement: module-level code
-        runs at import, before any test."""
+        Any other test runs the same code with or without the mutant, so it is left out. None (every test)
+        when the statement ran at import, before any test: a module-level constant is used by tests that
+        never run its line."""
         lines = self.covered.get(mutant.module, {})
         ran = {t for n in range(mutant.lines[0], mutant.lines[1] + 1) for t in lines.get(n, ())}
-        if not ran:
+        if not ran or "" in ran:
             return None
-        return sorted(ran | self.spawners, key=lambda t: (t not in ran, self.durations.get(t, 0.0)))
+        return sorted(ran, key=lambda t: self.durations.get(t, 0.0))
 
     def seconds(self, tests: list[str] | None) -> float:
         return (
@@ -379,8 +368,17 @@ class Slot:
         shutil.copytree(SRC, self.src, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         # Tests start servers as ``sys.executable -m opentrain_mcp`` with a bare environment: this interpreter
         # wrapper puts the slot's code first for them too.
+        # During a clean run (while ``trace.rc`` exists) a ``-m`` subprocess is traced too, labelled with the
+        # test that started it (``current-test``), so the profile knows which tests run a line out of process.
         self.python = self.dir / "python"
-        self.python.write_text(f'#!/bin/sh\nPYTHONPATH="{self.src}" exec "{sys.executable}" "$@"\n')
+        self.trace_rc, self.current_test = self.dir / "trace.rc", self.dir / "current-test"
+        self.python.write_text(
+            f'#!/bin/sh\nexport PYTHONPATH="{self.src}"\n'
+            f'if [ -f "{self.trace_rc}" ] && [ "$1" = "-m" ]; then\n'
+            f'  exec "{sys.executable}" -m coverage run --rcfile="{self.trace_rc}" '
+            f'--context="$(cat "{self.current_test}")" "$@"\n'
+            f'fi\nexec "{sys.executable}" "$@"\n'
+        )
         self.python.chmod(0o755)
         self.killer = self.dir / "killer"
         self.pid = 0
@@ -408,7 +406,11 @@ class Slot:
             os.chdir(ROOT)
             os.environ["PYTHONPATH"] = str(self.src)
             os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
-            sys.dont_write_bytecode = True
+            # Compiled test modules (pytest's assertion rewriting costs seconds) are cached under the run's own
+            # prefix by the warm-up runs only; a cached module is used only while its source's mtime and size
+            # match, and every mutant is written after the warm-up, so a mutant never runs stale code.
+            sys.pycache_prefix = str(self.dir.parent / "pycache")
+            sys.dont_write_bytecode = not job.write_bytecode
             sys.path.insert(0, str(self.src))
             sys.executable = str(self.python)
             import pytest
@@ -451,6 +453,7 @@ class Job:
     plugin: Callable[[Slot], object]
     mutant: Mutant | None = None
     tests: tuple[str, ...] = ()  # the test set (for clean runs and library lists)
+    write_bytecode: bool = False
 
 
 def _run_jobs(slots: list[Slot], jobs: list[Job], done: Callable[[Slot, Job, str], None]) -> None:
@@ -494,8 +497,15 @@ class _Libraries:
 # Libraries imported before forking (the ones whose import is slow); asyncio-level modules such as test plugins
 # are left to each child, because importing them early breaks anyio's task tracking in the child.
 WARM_PACKAGES = frozenset(
-    ("hypothesis", "mcp", "mcp_types", "pydantic", "pydantic_core", "httpx2", "starlette", "uvicorn")
-    + (
+    [
+        "hypothesis",
+        "mcp",
+        "mcp_types",
+        "pydantic",
+        "pydantic_core",
+        "httpx2",
+        "starlette",
+        "uvicorn",
         "cryptography",
         "opentelemetry",
         "click",
@@ -503,7 +513,7 @@ WARM_PACKAGES = frozenset(
         "pygments",
         "jsonschema",
         "sse_starlette",
-    )
+    ]
 )
 
 
@@ -516,10 +526,15 @@ def _warm_up(test_sets: list[tuple[str, ...]], slots: list[Slot]) -> None:
         if outcome == "survived":
             names.update(json.loads((slot.dir / "libraries.json").read_text()))
 
-    _run_jobs(slots, [Job((*t, "--collect-only"), 120, _Libraries, tests=t) for t in test_sets], done)
+    _run_jobs(
+        slots,
+        [Job((*t, "--collect-only"), 120, _Libraries, tests=t, write_bytecode=True) for t in test_sets],
+        done,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for name in sorted(n for n in names if n.partition(".")[0] in WARM_PACKAGES):
+        # hypothesis is imported by its pytest plugin only as a run ends, so the collection never lists it
+        for name in ["hypothesis", *sorted(n for n in names if n.partition(".")[0] in WARM_PACKAGES)]:
             with contextlib.suppress(
                 Exception
             ):  # a module that imports only in some context: left to the child
@@ -533,21 +548,33 @@ def _measuring(modules: list[str]) -> Callable[[Slot], object]:
         import coverage
 
         files = {str(slot.src / "opentrain_mcp" / m): m for m in modules}
+        subprocess_data = slot.dir / "subprocess-coverage" / "data"
+        slot.trace_rc.write_text(
+            "[run]\nparallel = true\nsigterm = true\n"
+            f"data_file = {subprocess_data}\ninclude =\n"
+            + "".join(f"    {f}\n" for f in files)
+            + "disable_warnings = no-data-collected, module-not-measured, module-not-imported\n"
+        )
+        slot.current_test.write_text("")
         cov = coverage.Coverage(data_file=None, include=list(files), config_file=False)
-        measure = _Measure(cov)
+        measure = _Measure(cov, slot.current_test)
 
         def finish() -> None:
             cov.stop()
-            data = cov.get_data()
-            covered = {
-                files[f]: {n: [c for c in cs if c] for n, cs in data.contexts_by_lineno(f).items()}
-                for f in data.measured_files()
-                if f in files
-            }
+            slot.trace_rc.unlink()
+            covered: dict[str, dict[int, set[str]]] = {m: {} for m in modules}
+            datas = [cov.get_data()]
+            for path in subprocess_data.parent.glob("data.*"):
+                datas.append(coverage.CoverageData(basename=str(path)))
+                datas[-1].read()
+            for data in datas:
+                for f in data.measured_files():
+                    if f in files:
+                        for n, contexts in data.contexts_by_lineno(f).items():
+                            covered[files[f]].setdefault(n, set()).update(contexts)
             profile = {
                 "durations": measure.durations,
-                "covered": covered,
-                "spawners": sorted(measure.spawners),
+                "covered": {m: {n: sorted(c) for n, c in lines.items()} for m, lines in covered.items()},
             }
             (slot.dir / "profile.json").write_text(json.dumps(profile))
 
@@ -580,7 +607,7 @@ def run(mutants: list[Mutant], jobs: int, base: Path) -> float:
             raise SystemExit(f"the unmutated code fails {' '.join(job.tests)} ({outcome}):\n{log_text}")
         data = json.loads((slot.dir / "profile.json").read_text())
         covered = {m: {int(n): ts for n, ts in lines.items()} for m, lines in data["covered"].items()}
-        profiles[job.tests] = Profile(data["durations"], covered, set(data["spawners"]))
+        profiles[job.tests] = Profile(data["durations"], covered)
         cpu += slot.cpu
         print(f"  clean run {seconds:5.1f} s ({slot.cpu:.1f} s CPU): {' '.join(job.tests)}", flush=True)
 
@@ -679,6 +706,7 @@ def report(
                         for k in ("module", "function", "before", "after", "outcome", "killed_by")
                     },
                     "name": m.name,
+                    "cpuSeconds": round(m.cpu, 2),
                 }
                 for m in mutants
             ],
