@@ -126,3 +126,20 @@ def test_subcommands_take_their_own_options(command):
     assert proc.returncode == 2
     assert proc.stderr.startswith(f"usage: opentrain-mcp {command}"), proc.stderr[:200]
     assert proc.stderr.endswith("error: unrecognized arguments: --bogus\n"), proc.stderr[-200:]
+
+
+def test_a_bare_command_line_gets_the_documented_defaults(monkeypatch):
+    """stdio, and for --transport http the loopback address and port 8000 that the README and --help state."""
+    from opentrain_mcp.cli import _parser
+
+    for var in (
+        "OPENTRAIN_MCP_LOG_LEVEL",
+        "OPENTRAIN_MCP_READ_ONLY",
+        "OPENTRAIN_MCP_TOOLS",
+        "OPENTRAIN_MCP_LEDGER",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    args = _parser().parse_args([])
+    assert (args.transport, args.host, args.port, args.log_level) == ("stdio", "127.0.0.1", 8000, "WARNING")
+    assert (args.read_only, args.tools, args.ledger, args.stateless) == (False, None, None, False)
+    assert "HTTP port (default 8000)" in _parser().format_help()

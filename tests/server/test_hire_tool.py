@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -208,8 +209,9 @@ async def test_a_milestone_without_a_name_is_shown_by_its_description(settings, 
         {"kind": "status", "status": 500},
         {"kind": "malformed", "status": 200, "body": '{"proposal": {"candidate": {"displayName": ""}}}'},
         {"kind": "malformed", "status": 200, "body": '{"proposal": {"candidate": {"displayName": ["x"]}}}'},
+        {"kind": "delay", "delaySeconds": 1.0},  # the prompt waits at most 0.5 s for the name
     ],
-    ids=["api-down", "empty-name", "not-a-string"],
+    ids=["api-down", "empty-name", "not-a-string", "slow-api"],
 )
 async def test_without_the_candidate_name_the_prompt_still_shows(settings, controls, ids, fault):
     seen: list[str] = []
@@ -263,3 +265,39 @@ async def test_id_length_limits(client, controls, length, reaches_api):
     assert r.is_error
     assert bool(controls.requests()) == reaches_api
     assert ("nothing with that id" in r.content[0].text) == reaches_api, r.content[0].text
+
+
+async def test_a_ledger_failure_never_costs_the_human_the_link(settings, ids, tmp_path):
+    """The hire exists upstream once OpenTrain answers; a broken local ledger is logged, not an error."""
+    ledger = tmp_path / "l.sqlite3"
+    server = build_server(settings, policy=FAST_POLICY, ledger_path=str(ledger), watch_interval=60)
+    async with Client(server, mode="legacy") as c:
+        assert not (await c.call_tool("list_hire_requests", {})).is_error  # the ledger exists and works
+        with sqlite3.connect(ledger) as db:
+            db.execute("DROP TABLE hires")
+        r = await c.call_tool(
+            "request_hire", {"proposalId": ids["proposals"]["hireable"][0], "milestone": terms(9)}
+        )
+    assert not r.is_error, r.content
+    link = r.structured_content["approval"]["approvalUrl"]
+    assert r.structured_content["approval"]["status"] == "pending" and link in r.content[0].text
+
+
+async def test_a_failed_re_read_after_the_prompt_keeps_the_link(settings, controls, ids):
+    """If OpenTrain cannot be read once the human closed the prompt, the answer is the pending link."""
+
+    async def on_elicit(_ctx: Any, params: Any) -> ElicitResult:
+        controls.fault(path="/approvals/", method="GET", count=10, kind="status", status=500)
+        return ElicitResult(action="accept")
+
+    async with Client(
+        build_server(settings, policy=FAST_POLICY), mode="legacy", elicitation_callback=on_elicit
+    ) as c:
+        r = await c.call_tool(
+            "request_hire", {"proposalId": ids["proposals"]["hireable"][0], "milestone": terms(6)}
+        )
+    controls.clear_faults()
+    assert not r.is_error, r.content
+    approval = r.structured_content["approval"]
+    assert approval["status"] == "pending" and approval["approvalUrl"] in r.content[0].text
+    assert r.structured_content["linkShown"] == "accept"

@@ -89,12 +89,17 @@ def test_malformed_hosts_are_a_verdict_not_a_crash():
         ("https://evil.example/approvals/abc123", f"it does not point to {REAL}"),
         ("https://user@app.opentrain.ai/approvals/abc123", "it carries credentials"),
         ("https://app.opentrain.ai/approvals/abc123?x=1", "it is not the page of approval abc123"),
+        ("https://app.opentrain.ai/claim?next=https://evil.example", "its query carries another link"),
+        ("https://app.opentrain.ai/claim?https://evil.example", "its query carries another link"),
+        ("https://app.opentrain.ai/claim?a=1&//evil.example", "its query carries another link"),
+        ("https://app.opentrain.ai/claim?www.evil.example=", "its query carries another link"),
     ],
 )
 def test_the_reason_names_what_is_wrong(url, why):
     """The reason reaches the model and the human in the SECURITY notice, so it must be the true one."""
+    approval_id = None if url and "/claim" in url else "abc123"
     with pytest.raises(UntrustedLinkError) as err:
-        vet_link(url, trusted_origin=REAL, kind="approvalUrl", approval_id="abc123")
+        vet_link(url, trusted_origin=REAL, kind="approvalUrl", approval_id=approval_id)
     assert err.value.why == why and err.value.kind == "approvalUrl" and err.value.trusted_origin == REAL
     assert str(err.value) == f"approvalUrl withheld: {why}"
 

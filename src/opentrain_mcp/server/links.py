@@ -71,7 +71,8 @@ def _link_problem(url: str, trusted_origin: str, approval_id: str | None) -> str
         or _hidden_characters(parts.fragment)
     ):
         return "it carries encoded control or bidi characters"
-    if any(_LINK_LIKE.match(value) for _, value in parse_qsl(parts.query, keep_blank_values=True)):
+    pairs = parse_qsl(parts.query, keep_blank_values=True)  # "?https://evil" is a name with a blank value
+    if any(_LINK_LIKE.match(part) for pair in pairs for part in pair):
         return "its query carries another link"
     if actual[0] != "https" and not is_loopback_host(actual[1]):
         return "it is not https"
