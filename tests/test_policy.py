@@ -122,6 +122,50 @@ def test_unreadable_or_broken_files_are_refused(tmp_path: Path):
         load_policy(None, env={"OPENTRAIN_MCP_MAX_PENDING": "many"})
 
 
+def test_refusals_say_what_a_dollar_cap_must_be_and_why_a_file_cannot_be_read(tmp_path: Path):
+    path = tmp_path / "policy.toml"
+    for value in ("true", "[500]", "1979-05-27"):  # TOML values that are no amount at all
+        path.write_text(f"max_hire_usd = {value}\n")
+        with pytest.raises(PolicyError) as caught:
+            load_policy(str(path))
+        assert str(caught.value) == (
+            f"invalid spend policy: max_hire_usd (policy file {path}) "
+            "must be a number of US dollars, e.g. 500 or 49.95"
+        )
+    missing = tmp_path / "missing.toml"
+    with pytest.raises(PolicyError) as caught:
+        load_policy(str(missing))
+    assert str(caught.value) == f"policy file {missing}: cannot read it (No such file or directory)"
+
+
+def test_any_positive_whole_cent_cap_is_accepted(tmp_path: Path):
+    path = tmp_path / "policy.toml"
+    path.write_text("max_hire_usd = 0.01\nmax_daily_usd = 1\nmax_monthly_usd = 1.5\n")
+    assert load_policy(str(path)).caps() == {
+        "max_hire_usd": 1,
+        "max_daily_usd": 100,
+        "max_monthly_usd": 150,
+        "max_pending": 10,
+        "max_requests_per_hour": 20,
+    }
+    assert load_policy(None, {"max_hire_usd": "0.5"}).caps()["max_hire_usd"] == 50
+
+
+def test_python_3_10_reads_the_policy_file_with_tomli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Python 3.10 (supported) has no tomllib; the ``tomli`` backport, a dependency there, reads the file."""
+    import tomllib
+
+    path = tmp_path / "policy.toml"
+    path.write_text(EXAMPLE)
+    monkeypatch.setitem(sys.modules, "tomllib", None)  # what 3.10 has: importing tomllib fails
+    monkeypatch.setitem(sys.modules, "tomli", tomllib)  # the same parser under the backport's name
+    monkeypatch.setattr(sys, "version_info", (3, 10, 14, "final", 0))
+    assert load_policy(str(path)).max_pending == 5
+    path.write_text("max_pending = = 3\n")
+    with pytest.raises(PolicyError, match="not valid TOML"):
+        load_policy(str(path))
+
+
 def test_caps_that_count_history_need_the_ledger():
     for key, value in (("max_daily_usd", "10"), ("max_monthly_usd", "10"), ("max_pending", "3")):
         policy = load_policy(None, {key: value})

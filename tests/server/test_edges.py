@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -161,14 +163,59 @@ def explode(value: str) -> str:
 
 
 @pytest.mark.parametrize("mode", ERAS)
-async def test_a_crashing_argument_check_leaks_nothing(mode):
+async def test_a_crashing_argument_check_leaks_nothing(mode, caplog):
     server = CheckedMCPServer("crash")
 
     @server.tool()
     def echo(word: Annotated[str, AfterValidator(explode)]) -> str:
         return word
 
-    async with Client(server, mode=mode) as c:
-        r = await c.call_tool("echo", {"word": "hi"})
-    assert r.is_error and "Internal error in opentrain-mcp (reference" in text_of(r)
+    with caplog.at_level(logging.ERROR, logger="opentrain_mcp.server"):
+        async with Client(server, mode=mode) as c:
+            r = await c.call_tool("echo", {"word": "hi"})
+    found = re.fullmatch(
+        r"Internal error in opentrain-mcp \(reference (\w+); details are in the server's log\)\. "
+        r"Nothing was changed; try again\.",
+        text_of(r),
+    )
+    assert r.is_error and found, text_of(r)  # the tool never ran: nothing may have been recorded
     assert "secret internals" not in text_of(r)
+    logged = [rec for rec in caplog.records if f"(reference {found[1]})" in rec.getMessage()]
+    assert logged and "secret internals" in str(logged[0].exc_info[1]), (
+        "the operator finds the crash by its ref"
+    )
+
+
+async def test_an_optional_id_is_empty_for_all_or_a_checked_id(client, controls, ids):
+    every = await client.call_tool("list_contracts", {"jobId": ""})  # the advertised default, sent explicitly
+    assert not every.is_error, text_of(every)
+    assert any(c["id"] == ids["contracts"]["alreadyHired"] for c in every.structured_content["contracts"])
+    longest = await client.call_tool("list_contracts", {"jobId": "j" * 128})  # ids are at most 128 characters
+    assert "invalid arguments" not in text_of(longest) and "Job not found" in text_of(
+        longest
+    )  # OpenTrain's answer
+    sent = [r["query"] for r in controls.requests() if r["path"].endswith("/contracts")]
+    assert len(sent) == 2 and "jobId" not in str(sent[0]) and "j" * 128 in str(sent[1]), sent
+    controls.clear_requests()
+    for job, problem in (
+        ("a/../b", "`jobId`: 'a/../b' is not a valid OpenTrain id"),
+        ("j" * 129, "`jobId`: must be at most 128 characters"),
+    ):
+        r = await client.call_tool("list_contracts", {"jobId": job})
+        assert r.is_error and f"- {problem}" in text_of(r), text_of(r)
+        assert "Internal error" not in text_of(r) and "`jobId`: jobId" not in text_of(r)
+    assert controls.requests() == []
+
+
+async def test_a_nested_fields_own_message_is_not_repeated_after_its_path(settings, controls, ids):
+    server = build_server(settings, policy=FAST_POLICY, toolsets={"hiring", "contracts"})
+    async with Client(server) as c:
+        r = await c.call_tool(
+            "create_milestone",
+            {
+                "contractId": ids["contracts"]["alreadyHired"],
+                "milestone": {"description": " ", "amountUsd": 5},
+            },
+        )
+    assert r.is_error and "- `milestone.description`: must not be blank\n" in text_of(r), text_of(r)
+    assert controls.requests() == []

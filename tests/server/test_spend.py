@@ -278,3 +278,33 @@ async def test_two_server_processes_race_for_the_last_slot(sandbox, controls, id
     loser = next(r for r in results.values() if r.is_error)
     assert_refused(loser, "max_pending")
     assert posts(controls) == 1
+
+
+async def test_a_payout_release_or_contract_end_is_held_to_max_pending_only(
+    settings, sandbox, controls, ids, tmp_path
+):
+    """Releasing a payout or ending a contract charges nothing on confirmation: no money cap or hourly cap
+    refuses it, but each waits for the human, so ``max_pending`` does."""
+    contract_id = ids["contracts"]["alreadyHired"]
+    state = sandbox.state
+    contract = state.get_contract(state.authenticate(f"Bearer {state.token}"), contract_id)["contract"]
+    policy = SpendPolicy(max_hire_usd="0.01", max_daily_usd="0.01", max_pending=1, max_requests_per_hour=1)
+    server = build_server(
+        settings,
+        policy=FAST_POLICY,
+        ledger_path=str(tmp_path / "ledger.sqlite3"),
+        watch_interval=60,
+        spend_policy=policy,
+        toolsets={"hiring", "contracts"},
+    )
+    async with Client(server) as c:
+        release = await c.call_tool(
+            "request_milestone_release", {"milestoneId": contract["milestones"][0]["id"]}
+        )
+        assert not release.is_error, text_of(release)
+        assert release.structured_content["capsUsed"]["max_pending"] == "1/1"
+        before = posts(controls)
+        end = await c.call_tool("end_contract", {"contractId": contract_id})
+        assert_refused(end, "max_pending: 1 requests already await the human; the limit is 1")
+        assert "refused this contract end request" in text_of(end)
+        assert posts(controls) == before
