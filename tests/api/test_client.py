@@ -22,6 +22,7 @@ from opentrain_mcp.api import (
     ConflictError,
     MalformedResponseError,
     Milestone,
+    NewMilestone,
     NotFoundError,
     OpenTrainClient,
     PermissionDeniedError,
@@ -31,12 +32,16 @@ from opentrain_mcp.api import (
     TransportError,
     normalize_base_url,
 )
-from opentrain_mcp.api.client import USER_AGENT
+from opentrain_mcp.api.client import USER_AGENT, new_http_client
+from opentrain_mcp.api.retry import shared_deadline
 from tests.conftest import FAST_POLICY, Controls
 
 pytestmark = pytest.mark.anyio
 TERMS = Milestone(
     name="First labeling batch", description="Label 5,000 posts", amount=300, dueDate="2099-12-31"
+)
+NEW_BATCH = NewMilestone(
+    name="Batch 2", description="Label 2,000 more posts", amountUsd=200, dueDate="2099-03-01"
 )
 
 
@@ -163,12 +168,25 @@ def test_base_url_rules():
     for bad in [
         "http://app.opentrain.ai",
         "ftp://x",
-        "https://u:p@app.opentrain.ai",
         "https://x/other",
         "nope",
     ]:
         with pytest.raises(ConfigurationError):
             normalize_base_url(bad)
+
+
+def test_base_url_with_credentials_a_query_or_a_fragment_is_refused_and_says_why():
+    """Userinfo would travel with every request; a query or fragment would be dropped without a word."""
+    for bad in [
+        "https://u:p@app.opentrain.ai",
+        "https://u@app.opentrain.ai",
+        "https://:p@app.opentrain.ai",
+        "https://app.opentrain.ai?token=ot_pat_x",
+        "https://app.opentrain.ai/#frag",
+    ]:
+        with pytest.raises(ConfigurationError) as err:
+            normalize_base_url(bad)
+        assert err.value.message == f"base URL {bad!r} must not contain credentials, a query or a fragment"
 
 
 async def test_no_token_is_a_configuration_error(sandbox, controls):
@@ -337,6 +355,9 @@ async def test_an_error_status_without_an_error_body_keeps_its_type(sandbox, con
         (300, "<html>choose</html>", "GET /approvals/abc123: unexpected redirect (HTTP 300); not followed"),
         (204, "", "GET /approvals/abc123: unexpected HTTP 204"),
         (302, '{"error": "Moved"}', "GET /approvals/abc123: unexpected HTTP 302"),
+        (299, "", "GET /approvals/abc123: unexpected HTTP 299"),
+        (399, "", "GET /approvals/abc123: unexpected redirect (HTTP 399); not followed"),
+        (399, '{"error": "Moved"}', "GET /approvals/abc123: unexpected HTTP 399"),
     ],
 )
 async def test_answers_outside_the_contract_are_named(sandbox, controls, status, body, message):
@@ -399,6 +420,32 @@ async def test_redirects_are_never_followed():
     assert elsewhere.seen == []
 
 
+@pytest.mark.parametrize("status", [204, 302])
+async def test_an_unexpected_answer_keeps_its_request_id(status):
+    """The id is what OpenTrain support needs to trace the odd answer; the error text shows it."""
+    with recording_server(status, {"x-request-id": "req_odd1"}) as api:
+        base = f"http://127.0.0.1:{api.server_address[1]}"
+        async with OpenTrainClient(token="ot_pat_x_y", base_url=base, policy=FAST_POLICY) as ot:
+            with pytest.raises(MalformedResponseError) as err:
+                await ot.get_approval("abc123")
+    assert err.value.status == status and err.value.request_id == "req_odd1"
+
+
+async def test_only_a_loopback_api_that_says_so_counts_as_the_sandbox(sandbox):
+    """The approval card's "Sandbox: simulated OpenTrain, no real hire or money" note rests on this flag."""
+    async with client_for(sandbox) as ot:
+        assert not ot.sandbox_seen
+        await ot.me()
+        assert ot.sandbox_seen
+    for headers in ({}, {"x-opentrain-sandbox": "0"}):
+        with recording_server(404, headers) as api:
+            base = f"http://127.0.0.1:{api.server_address[1]}"
+            async with OpenTrainClient(token="ot_pat_x_y", base_url=base, policy=FAST_POLICY) as other:
+                with pytest.raises(NotFoundError):
+                    await other.get_approval("abc123")
+        assert not other.sandbox_seen, headers
+
+
 async def test_a_wait_that_would_overrun_the_budget_is_reported_at_once(sandbox, controls):
     """Retry-After 3 s with 3 s of budget left: sleeping would end the call with nothing to show."""
     controls.fault(path="/approvals/", count=5, kind="rate_limit", retryAfter=3)
@@ -443,3 +490,169 @@ async def test_a_hire_answer_about_another_proposal_is_refused(sandbox, controls
         with pytest.raises(MalformedResponseError) as err:
             await ot.hire(proposal, TERMS)
     assert "different proposal" in err.value.message and proposal in err.value.message
+
+
+async def test_a_shared_deadline_bounds_every_call_inside_and_nesting_never_extends_it(
+    sandbox, controls, ids
+):
+    """A tool call's budget holds for every request in it, even when an inner step opens its own, longer one."""
+    proposal = ids["proposals"]["hireable"][0]
+    async with client_for(sandbox) as ot:
+        with shared_deadline(30):
+            assert (await ot.get_proposal(proposal))["proposal"]["id"] == proposal
+        controls.fault(path="/proposals/", count=1, kind="delay", delaySeconds=2.0)
+        with shared_deadline(0.5), shared_deadline(30), pytest.raises(TransportError) as err:
+            await ot.get_proposal(proposal)
+    assert "timed out" in err.value.message
+
+
+async def test_a_spent_shared_budget_sends_nothing_more(sandbox, controls, ids):
+    """Once a tool call's budget is spent (here by a slow first request), its next request is not even sent."""
+    proposal = ids["proposals"]["hireable"][0]
+    controls.fault(path="/proposals/", count=1, kind="delay", delaySeconds=2.0)
+    async with client_for(sandbox) as ot:
+        with shared_deadline(0.5):
+            with pytest.raises(TransportError):
+                await ot.get_proposal(proposal)
+            with pytest.raises(TransportError) as err:
+                await ot.get_approval("abc123")
+    assert err.value.message.startswith("GET /approvals/abc123: no answer within the")
+    assert err.value.message.endswith("budget after 0 tries")
+    assert [r["path"] for r in controls.requests()] == [f"/api/public/v1/proposals/{proposal}"]
+
+
+# --- answers the contract allows, and the ones it does not ------------------------------------------
+
+
+def _approval(kind: str, **target: str) -> dict[str, Any]:
+    return {
+        "message": "A human must confirm.",
+        "approval": {"id": "apr1", "type": kind, "status": "pending", **target},
+    }
+
+
+@pytest.mark.parametrize("status", [200, 201, 202])
+@pytest.mark.parametrize("action", ["hire", "fund", "approve"])
+async def test_every_success_status_the_contract_allows_is_accepted(sandbox, controls, ids, action, status):
+    """OpenTrain may answer a request for approval with 200, 201 or 202; each yields the pending approval."""
+    proposal, milestone = ids["proposals"]["hireable"][0], "ms1"
+    body = {
+        "hire": _approval("proposal_hire", proposalId=proposal),
+        "fund": _approval("milestone_fund", milestoneId=milestone),
+        "approve": _approval("milestone_approve", milestoneId=milestone),
+    }[action]
+    controls.fault(
+        path=f"/{action}",
+        kind="malformed",
+        status=status,
+        body=json.dumps(body),
+        contentType="application/json",
+    )
+    async with client_for(sandbox) as ot:
+        call = {
+            "hire": lambda: ot.hire(proposal, TERMS),
+            "fund": lambda: ot.fund_milestone(milestone),
+            "approve": lambda: ot.approve_milestone(milestone),
+        }[action]
+        accepted = await call()
+    assert accepted.approval.id == "apr1" and accepted.approval.status == "pending"
+
+
+@pytest.mark.parametrize("status", [200, 201])
+async def test_a_created_milestone_is_accepted_with_200_or_201(sandbox, controls, ids, status):
+    body = {"milestone": {"id": "ms9", "status": "NOT_FUNDED", "amountUsd": 200}}
+    controls.fault(
+        path="/milestones",
+        method="POST",
+        kind="malformed",
+        status=status,
+        body=json.dumps(body),
+        contentType="application/json",
+    )
+    async with client_for(sandbox) as ot:
+        created = await ot.create_milestone(ids["contracts"]["alreadyHired"], NEW_BATCH)
+    assert created.id == "ms9" and created.status == "NOT_FUNDED"
+
+
+@pytest.mark.parametrize("body", [{}, {"ok": False}, {"ok": True, "contractId": "someOtherContract"}])
+async def test_an_end_contract_answer_that_does_not_say_ended_is_refused(sandbox, controls, ids, body):
+    """Reporting a contract as ended needs the API to say so, for this contract."""
+    contract = ids["contracts"]["alreadyHired"]
+    controls.fault(
+        path="/end", kind="malformed", status=200, body=json.dumps(body), contentType="application/json"
+    )
+    async with client_for(sandbox) as ot:
+        with pytest.raises(MalformedResponseError) as err:
+            await ot.end_contract(contract)
+    assert "neither an approval nor ok" in err.value.message
+
+
+async def test_a_rate_limited_milestone_creation_is_retried_once_it_certainly_did_not_run(
+    sandbox, controls, ids
+):
+    """429 means the request was not acted on: safe to retry even though a repeat would add a second milestone."""
+    controls.fault(path="/milestones", method="POST", count=1, kind="rate_limit", retryAfter=0)
+    async with client_for(sandbox) as ot:
+        created = await ot.create_milestone(ids["contracts"]["alreadyHired"], NEW_BATCH)
+    assert created.status == "NOT_FUNDED"
+    assert [r["status"] for r in controls.requests() if r["method"] == "POST"] == [429, 201]
+
+
+def test_a_base_url_with_an_invalid_port_is_refused_and_says_why():
+    for bad in ["https://app.opentrain.ai:99999", "https://app.opentrain.ai:http"]:
+        with pytest.raises(ConfigurationError) as err:
+            normalize_base_url(bad)
+        assert err.value.message == f"base URL {bad!r} has an invalid port"
+
+
+@pytest.mark.parametrize("body", ['{"error": 42}', '{"error": {"text": "no"}}', '{"error": ""}'])
+async def test_an_error_field_that_is_not_text_is_not_shown_as_the_message(sandbox, controls, body):
+    controls.fault(
+        path="/approvals/", kind="malformed", status=400, body=body, contentType="application/json"
+    )
+    async with client_for(sandbox) as ot:
+        with pytest.raises(BadRequestError) as err:
+            await ot.get_approval("abc123")
+    assert err.value.message == "HTTP 400 without an OpenTrain error body"
+
+
+async def test_a_wait_that_fits_the_budget_with_half_a_second_to_spare_is_made(sandbox, controls):
+    """Retry-After 2 s with 3.5 s of budget: the retry still has time, so the call waits and succeeds."""
+    controls.fault(path="/approvals/", count=1, kind="rate_limit", retryAfter=2)
+    policy = RetryPolicy(
+        request_timeout=1.0, connect_timeout=1.0, backoff_base=0.05, backoff_cap=0.1, budget=3.5
+    )
+    async with client_for(sandbox, policy=policy) as ot:
+        with pytest.raises(NotFoundError):
+            await ot.get_approval("abc123")
+    assert [r["status"] for r in controls.requests()] == [429, 404]
+
+
+async def test_the_shared_http_client_follows_the_policy():
+    """new_http_client is the documented way to share connections; its timeouts are the policy's."""
+    async with (
+        new_http_client() as default,
+        new_http_client(RetryPolicy(request_timeout=7, connect_timeout=2)) as own,
+    ):
+        assert default.timeout == httpx2.Timeout(15.0, connect=5.0)
+        assert own.timeout == httpx2.Timeout(7.0, connect=2.0)
+        assert not own.follow_redirects and own.headers["User-Agent"] == USER_AGENT
+
+
+async def test_a_malformed_answer_names_at_most_five_bad_fields(sandbox, controls, ids):
+    """The error text names what is wrong, but a garbage answer cannot flood the model's context."""
+    bad = {"id": 1, "type": 2, "status": 3, "contractId": 4, "milestoneId": 5, "jobId": 6, "proposalId": 7}
+    controls.fault(
+        path="/hire",
+        kind="malformed",
+        status=202,
+        body=json.dumps({"approval": bad}),
+        contentType="application/json",
+    )
+    async with client_for(sandbox) as ot:
+        with pytest.raises(MalformedResponseError) as err:
+            await ot.hire(ids["proposals"]["hireable"][0], TERMS)
+    assert err.value.message == (
+        "hire response is missing or has invalid fields: "
+        "approval.id, approval.type, approval.status, approval.contractId, approval.milestoneId"
+    )

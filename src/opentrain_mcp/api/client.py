@@ -409,15 +409,6 @@ def _error_from(response: httpx2.Response, method: str, path: str) -> OpenTrainE
     except ValueError:
         body = None
     envelope = body if isinstance(body, dict) else {}
-    message = envelope.get("error")
-    if not isinstance(message, str) or not message:
-        if 300 <= status < 400:
-            return MalformedResponseError(
-                f"{method} {path}: unexpected redirect (HTTP {status}); not followed", status=status
-            )
-        if 200 <= status < 300:
-            return MalformedResponseError(f"{method} {path}: unexpected HTTP {status}", status=status)
-        message = f"HTTP {status} without an OpenTrain error body"
     details = envelope.get("details")
     code = envelope.get("code")
     kwargs: dict[str, Any] = {
@@ -426,6 +417,13 @@ def _error_from(response: httpx2.Response, method: str, path: str) -> OpenTrainE
         "request_id": _request_id(response),
         "details": details if isinstance(details, dict) else {},
     }
+    message = envelope.get("error")
+    if not isinstance(message, str) or not message:
+        if 300 <= status < 400:
+            return MalformedResponseError(
+                f"{method} {path}: unexpected redirect (HTTP {status}); not followed", **kwargs
+            )
+        message = f"HTTP {status} without an OpenTrain error body"
     if 200 <= status < 400:
         return MalformedResponseError(f"{method} {path}: unexpected HTTP {status}", **kwargs)
     cls = error_class_for(status)
