@@ -1,11 +1,12 @@
 """Mutation testing of the money and safety code, as a CI gate.
 
-Mutants come from cosmic-ray's operators (the ``mutation`` extra pins it); each mutant is run with only the
-test files that cover its module (``TARGETS``), in a forked child whose ``sys.path`` and ``PYTHONPATH`` put a
-private copy of ``src/`` first, so in-process tests and the subprocesses they start both see it. A traced clean
-run of each test set first records every test's duration and lines (coverage.py); a mutant's run then starts
-with the tests that ran its statement, fastest first, and stops at the first failure (``-x``). The order only
-saves time: a survivor has passed every test of its set.
+Mutants come from cosmic-ray's operators (the ``mutation`` extra pins it). Each module has a test set
+(``TARGETS``). A traced clean run of each set first records every test's duration and the lines it runs, in
+process and in the ``python -m`` subprocesses it starts (coverage.py). A mutant then runs, with ``-x``, only
+the tests of its set that ran its statement, fastest first: any other test runs the same code with or
+without it. A statement that runs at import (module level) gets the whole set. Each run is a forked child of
+a process that has already imported the heavy libraries, with a private copy of ``src/`` first on
+``sys.path``, ``PYTHONPATH`` and ``sys.executable`` (a wrapper), so subprocesses run the mutant too.
 
 A mutant is named by what it changes, not by a number that shifts when code moves:
 ``<module> :: <function> :: <original line> => <mutated line>``. A survivor fails the gate unless that name
@@ -15,6 +16,7 @@ is in the allow-list (``tests/mutation-allowlist.txt``, one ``<name> ## <why it 
                                                          # or on a living mutant of issue #15
     .venv/bin/python scripts/mutation.py --only links    # targets whose module path contains "links"
     .venv/bin/python scripts/mutation.py --issue-mutants # only the hand-written mutants of issue #15
+    .venv/bin/python scripts/mutation.py --all           # also the allow-listed mutants (to review the list)
 """
 
 from __future__ import annotations
