@@ -71,6 +71,7 @@ ENTRY_TESTS = (
     "tests/test_cli_flags.py",
     "tests/test_policy.py",
     "tests/server/test_lifecycle.py::test_read_only_and_toolsets_listings",
+    "tests/e2e/test_cli_config.py::test_unclear_boolean_refuses_to_start_naming_the_variable",
 )
 STATE_TESTS = (
     "tests/test_ledger.py",

@@ -142,4 +142,7 @@ def test_a_bare_command_line_gets_the_documented_defaults(monkeypatch):
     args = _parser().parse_args([])
     assert (args.transport, args.host, args.port, args.log_level) == ("stdio", "127.0.0.1", 8000, "WARNING")
     assert (args.read_only, args.tools, args.ledger, args.stateless) == (False, None, None, False)
-    assert "HTTP port (default 8000)" in _parser().format_help()
+    usage = _parser().format_help()
+    assert "HTTP port (default 8000)" in usage
+    for flag in ("--max-hire-usd USD", "--max-daily-usd USD", "--max-pending N", "--allowed-job-ids ID,ID"):
+        assert flag in usage, f"--help shows {flag}"
