@@ -353,3 +353,13 @@ def test_check_and_reserve_is_one_transaction_across_connections(tmp_path: Path)
     finally:
         first.close()
         second.close()
+
+
+@pytest.mark.parametrize("missing", ["id", "status"])
+def test_an_answer_without_an_approval_id_or_status_settles_nothing(book: Ledger, missing: str):
+    """The book never ties a reservation to an approval it could not re-read or count by status later."""
+    held = book.reserve_spend(hire("p1"), allow, api_origin=ORIGIN, now=DAY1)
+    with pytest.raises(ValueError, match=missing):
+        book.settle_spend(held, {**approval("a1"), missing: ""})
+    assert book.pending_spend(api_origin=ORIGIN, limit=5) == ()
+    assert book.spend_usage(api_origin=ORIGIN, now=DAY1).pending == 1, "the reservation still counts"
