@@ -353,3 +353,61 @@ def test_check_and_reserve_is_one_transaction_across_connections(tmp_path: Path)
     finally:
         first.close()
         second.close()
+
+
+@pytest.mark.parametrize("missing", ["id", "status"])
+def test_an_answer_without_an_approval_id_or_status_settles_nothing(book: Ledger, missing: str):
+    """The book never ties a reservation to an approval it could not re-read or count by status later."""
+    held = book.reserve_spend(hire("p1"), allow, api_origin=ORIGIN, now=DAY1)
+    with pytest.raises(ValueError, match=missing):
+        book.settle_spend(held, {**approval("a1"), missing: ""})
+    assert book.pending_spend(api_origin=ORIGIN, limit=5) == ()
+    assert book.spend_usage(api_origin=ORIGIN, now=DAY1).pending == 1, "the reservation still counts"
+
+
+def test_the_utc_day_and_month_begin_exactly_at_midnight(book: Ledger):
+    midnight = dt.datetime(2030, 2, 1, tzinfo=dt.timezone.utc)  # the first instant of a day and a month
+    just_before = book.reserve_spend(
+        hire("p0"), allow, api_origin=ORIGIN, now=midnight - dt.timedelta(seconds=1)
+    )
+    book.settle_spend(just_before, approval("a0"))
+    book.settle_spend(book.reserve_spend(hire("p1"), allow, api_origin=ORIGIN, now=midnight), approval("a1"))
+    charge = hire_charge(300).total_cents
+    usage = book.spend_usage(api_origin=ORIGIN, now=midnight + dt.timedelta(hours=12))
+    assert (usage.today_cents, usage.month_cents, usage.pending) == (charge, charge, 2)
+    for a in ("a0", "a1"):
+        book.update(approval(a, "confirmed"), api_origin=ORIGIN)
+    usage = book.spend_usage(api_origin=ORIGIN, now=midnight + dt.timedelta(hours=12))
+    assert (usage.today_cents, usage.month_cents, usage.pending) == (charge, charge, 0)
+
+
+def test_a_pending_approval_stops_counting_the_instant_it_expires(book: Ledger):
+    expires = "2030-02-01T00:00:00.000Z"
+    old = book.reserve_spend(hire("p0"), allow, api_origin=ORIGIN, now=DAY1)
+    book.settle_spend(old, approval("a0", expires=expires))
+    book.settle_spend(book.reserve_spend(hire("p1"), allow, api_origin=ORIGIN, now=DAY1), approval("a1"))
+    at_expiry = dt.datetime(2030, 2, 1, tzinfo=dt.timezone.utc)
+    assert book.spend_usage(api_origin=ORIGIN, now=at_expiry - dt.timedelta(milliseconds=1)).pending == 2
+    assert book.spend_usage(api_origin=ORIGIN, now=at_expiry).pending == 1, "only the expired one stops"
+
+
+def test_an_unanswered_reservation_counts_for_72_hours(book: Ledger):
+    book.reserve_spend(hire("p1"), allow, api_origin=ORIGIN, now=DAY1)
+    assert book.spend_usage(api_origin=ORIGIN, now=DAY1 + dt.timedelta(hours=71, minutes=59)).pending == 1
+    assert book.spend_usage(api_origin=ORIGIN, now=DAY1 + dt.timedelta(hours=72)).pending == 0
+
+
+def test_an_unreadable_expiry_keeps_the_approval_pending(book: Ledger):
+    """A malformed expiresAt from the API never crashes the policy check; the approval keeps counting."""
+    held = book.reserve_spend(hire("p1"), allow, api_origin=ORIGIN, now=DAY1)
+    book.settle_spend(held, approval("a1", expires="next tuesday"))
+    assert book.spend_usage(api_origin=ORIGIN, now=DAY1 + dt.timedelta(days=30)).pending == 1
+
+
+def test_a_repeat_answered_by_a_new_approval_counts_from_when_it_was_made(book: Ledger):
+    start = dt.datetime.now(dt.timezone.utc)
+    book.settle_spend(book.reserve_spend(hire("p1"), allow, api_origin=ORIGIN, now=start), approval("a1"))
+    again = book.reserve_spend(hire("p1"), allow, api_origin=ORIGIN, now=start)
+    book.settle_spend(again, approval("a9"))  # a new row for a9, dated now
+    assert book.spend_usage(api_origin=ORIGIN, now=start).last_hour == 2
+    assert book.spend_usage(api_origin=ORIGIN, now=start + dt.timedelta(hours=2)).last_hour == 0

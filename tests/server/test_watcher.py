@@ -72,7 +72,27 @@ async def test_only_pending_approvals_are_watched(client):
     recorder = Recorder()
     watcher = ApprovalWatcher(client, recorder)
     watcher.watch(Approval(id="done1", type="proposal_hire", status="confirmed"))
+    watcher.watch(Approval(id="../admin", type="proposal_hire", status="pending"))  # never sent upstream
     assert watcher.pending == {}
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [{"kind": "status", "status": 404}, {"kind": "malformed", "status": 200, "body": '{"approval": 5}'}],
+    ids=["vanished", "malformed"],
+)
+async def test_an_approval_that_vanished_or_reads_malformed_stops_being_watched(client, controls, ids, fault):
+    recorder = Recorder()
+    approval = await hire(client, ids["proposals"]["hireable"][0])
+    controls.fault(path="/updates", count=100, kind="status", status=403)  # direct reads of every approval
+    controls.fault(
+        path=f"/approvals/{approval.id}", method="GET", count=100, contentType="application/json", **fault
+    )
+    watcher = ApprovalWatcher(client, recorder)
+    watcher.watch(approval)
+    await watcher.poll_once()
+    controls.clear_faults()
+    assert watcher.pending == {} and recorder.settled == [], "dropped quietly, nothing reported as settled"
 
 
 async def test_the_feed_is_read_from_where_the_last_poll_stopped(client, controls, ids):
