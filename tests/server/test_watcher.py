@@ -73,6 +73,8 @@ async def test_only_pending_approvals_are_watched(client):
     watcher = ApprovalWatcher(client, recorder)
     watcher.watch(Approval(id="done1", type="proposal_hire", status="confirmed"))
     assert watcher.pending == {}
+    watcher.watch(Approval(id="../x y", type="proposal_hire", status="pending"))  # not an id: not followed
+    assert watcher.pending == {}
 
 
 async def test_the_feed_is_read_from_where_the_last_poll_stopped(client, controls, ids):
@@ -163,3 +165,15 @@ async def test_a_failing_listener_does_not_stop_the_watcher(client, controls, id
             await recorder.arrived.wait()
         tg.cancel_scope.cancel()
     assert failed == [first.id] and [(a.id, a.status) for a in recorder.settled] == [(second.id, "declined")]
+
+
+@pytest.mark.parametrize("fault", [{"kind": "status", "status": 404}, {"kind": "malformed"}])
+async def test_an_approval_that_vanished_or_reads_malformed_stops_being_watched(client, controls, ids, fault):
+    recorder = Recorder()
+    approval = await hire(client, ids["proposals"]["hireable"][0])
+    controls.fault(path="/updates", count=100, kind="status", status=403)
+    watcher = ApprovalWatcher(client, recorder)
+    watcher.watch(approval)
+    controls.fault(path=f"/approvals/{approval.id}", count=100, **fault)
+    await watcher.poll_once()  # dropped with one log line, not a failed poll
+    assert watcher.pending == {} and not watcher.due and recorder.settled == []
