@@ -272,6 +272,37 @@ def test_a_repeat_answered_by_a_new_approval_gets_its_own_row(book: Ledger):
     assert set(book.pending_spend(api_origin=ORIGIN, limit=5)) == {"a1", "a9"}
 
 
+def test_a_new_approval_for_a_repeat_counts_in_the_last_hour_only_for_an_hour(book: Ledger):
+    now = dt.datetime.now(dt.timezone.utc)  # a new approval's row is stamped when it is settled
+    book.settle_spend(book.reserve_spend(hire("p1"), allow, api_origin=ORIGIN, now=now), approval("a1"))
+    book.settle_spend(book.reserve_spend(hire("p1"), allow, api_origin=ORIGIN, now=now), approval("a9"))
+    later = book.spend_usage(api_origin=ORIGIN, now=now + dt.timedelta(hours=2))
+    assert (later.pending, later.last_hour) == (1, 0)
+    assert book.pending_spend(api_origin=ORIGIN, limit=5) == ("a9", "a1")
+
+
+def test_an_answer_to_a_repeat_whose_first_request_was_given_back_does_not_fail(book: Ledger):
+    """Two identical requests in flight: the first is refused (released), the second gets an approval."""
+    first = book.reserve_spend(hire("p1"), allow, api_origin=ORIGIN, now=DAY1)
+    repeat = book.reserve_spend(hire("p1"), allow, api_origin=ORIGIN, now=DAY1)
+    assert repeat.repeat
+    book.release_spend(first)
+    book.settle_spend(repeat, approval("a1"))  # must not raise: the approval was already created upstream
+
+
+@pytest.mark.parametrize(
+    "expires", ["2030-02-01T00:00:00.000Z", "2030-02-01T00:00:00", "2030-02-01T02:00:00+02:00"]
+)
+def test_an_approval_stops_counting_at_the_moment_it_expires(book: Ledger, expires: str):
+    """A stamp without a timezone is UTC; one with an offset means that instant."""
+    book.settle_spend(
+        book.reserve_spend(hire("p1"), allow, api_origin=ORIGIN, now=DAY1), approval("a1", expires=expires)
+    )
+    expiry = dt.datetime(2030, 2, 1, tzinfo=dt.timezone.utc)
+    assert book.spend_usage(api_origin=ORIGIN, now=expiry - dt.timedelta(milliseconds=1)).pending == 1
+    assert book.spend_usage(api_origin=ORIGIN, now=expiry).pending == 0
+
+
 def test_release_gives_back_only_an_unanswered_reservation(book: Ledger):
     held = book.reserve_spend(hire("p1"), allow, api_origin=ORIGIN, now=DAY1)
     assert book.spend_usage(api_origin=ORIGIN, now=DAY1).pending == 1
@@ -402,12 +433,3 @@ def test_an_unreadable_expiry_keeps_the_approval_pending(book: Ledger):
     held = book.reserve_spend(hire("p1"), allow, api_origin=ORIGIN, now=DAY1)
     book.settle_spend(held, approval("a1", expires="next tuesday"))
     assert book.spend_usage(api_origin=ORIGIN, now=DAY1 + dt.timedelta(days=30)).pending == 1
-
-
-def test_a_repeat_answered_by_a_new_approval_counts_from_when_it_was_made(book: Ledger):
-    start = dt.datetime.now(dt.timezone.utc)
-    book.settle_spend(book.reserve_spend(hire("p1"), allow, api_origin=ORIGIN, now=start), approval("a1"))
-    again = book.reserve_spend(hire("p1"), allow, api_origin=ORIGIN, now=start)
-    book.settle_spend(again, approval("a9"))  # a new row for a9, dated now
-    assert book.spend_usage(api_origin=ORIGIN, now=start).last_hour == 2
-    assert book.spend_usage(api_origin=ORIGIN, now=start + dt.timedelta(hours=2)).last_hour == 0

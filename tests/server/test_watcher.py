@@ -13,6 +13,7 @@ from opentrain_mcp.api.client import OpenTrainClient
 from opentrain_mcp.api.models import Approval, Milestone
 from opentrain_mcp.server.watcher import ApprovalWatcher
 from tests.conftest import FAST_POLICY, Controls
+from tests.server.hostile_api import TOKEN, running_hostile_api
 
 pytestmark = pytest.mark.anyio
 TERMS = Milestone(name="Watched batch", amount=40, dueDate="2099-06-01")
@@ -183,3 +184,20 @@ async def test_a_failing_listener_does_not_stop_the_watcher(client, controls, id
             await recorder.arrived.wait()
         tg.cancel_scope.cancel()
     assert failed == [first.id] and [(a.id, a.status) for a in recorder.settled] == [(second.id, "declined")]
+
+
+async def test_a_malformed_feed_event_is_skipped_and_the_feed_moves_on():
+    """An event naming its approval with a list (a hostile or broken API) must not stall every later poll."""
+    recorder = Recorder()
+    with running_hostile_api() as api:
+        events = [
+            {"type": "approval.confirmed", "data": {"approvalId": ["ap1"]}},
+            {"type": "approval.confirmed", "data": {"approvalId": "ap1"}},
+        ]
+        api.answer("GET", "/updates", (200, {"events": events, "nextCursor": "c2", "hasMore": False}))
+        api.answer("GET", "/approvals/ap1", (200, {"approval": api.approval("ap1", status="confirmed")}))
+        async with OpenTrainClient(token=TOKEN, base_url=api.base_url, policy=FAST_POLICY) as client:
+            watcher = ApprovalWatcher(client, recorder)
+            watcher.watch(Approval.model_validate(api.approval("ap1")))
+            await watcher.poll_once()
+    assert [(a.id, a.status) for a in recorder.settled] == [("ap1", "confirmed")] and watcher.cursor == "c2"
