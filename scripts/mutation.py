@@ -423,8 +423,9 @@ class Slot:
             import pytest
 
             plugin = job.plugin(self)
-            args = [*job.args, "-x", "-q", "-p", "no:cacheprovider", "-m", "not slow", "-o", "addopts="]
-            code = int(pytest.main([*args, "--basetemp", str(self.dir / "tmp")], [plugin]))
+            # In this one process: no xdist workers (pyproject's addopts, with its "-n auto", is cleared too).
+            args = [*job.args, "-x", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "-m", "not slow"]
+            code = int(pytest.main([*args, "-o", "addopts=", "--basetemp", str(self.dir / "tmp")], [plugin]))
             if hasattr(plugin, "finish"):
                 plugin.finish()
         finally:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ REQUIRE_ALL = os.environ.get("OPENTRAIN_MCP_REQUIRE_ALL") == "1"
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 SANDBOX_SEED = 7
+TOKEN_SHAPE = re.compile(r"ot_(?:pat|clm|cat)_[A-Za-z0-9]{4,}")
 FAST_POLICY = RetryPolicy(
     request_timeout=3.0, connect_timeout=1.0, backoff_base=0.05, backoff_cap=0.2, budget=6.0
 )
@@ -105,6 +108,46 @@ def isolated_user_dirs() -> Iterator[Path]:
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto`` (pyproject's addopts): two test processes per core.
+
+    Most of the suite's time is spent waiting (server subprocesses importing the SDK, sockets, browsers), so
+    more processes than cores keep the cores busy. ``-n 0`` runs in one process; ``-n 3`` picks a number.
+    """
+    return 2 * (os.cpu_count() or 1)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Parallel workers learn when the whole run started (``artifacts_hold_no_token``)."""
+    node.workerinput["run_started"] = time.time()
+
+
+def token_leaks(root: Path, since: float = 0.0) -> list[Path]:
+    """The recorded text files (logs, JSON, text) under ``root``, written at ``since`` (epoch seconds) or later,
+    that hold something shaped like an API token."""
+    recorded = [
+        path
+        for path in (sorted(root.rglob("*")) if root.exists() else ())
+        if path.is_file() and path.suffix in (".log", ".json", ".txt") and path.stat().st_mtime >= since
+    ]
+    return [path for path in recorded if TOKEN_SHAPE.search(path.read_text(errors="replace"))]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def artifacts_hold_no_token(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test process's last test, nothing this run wrote to test-artifacts/ holds an API token.
+
+    Every test process checks as it ends, so with parallel workers the last one to finish checks what all of
+    them recorded (a test cannot: it has no place in the order after every other test).
+    """
+    run_started = getattr(request.config, "workerinput", {}).get("run_started", time.time())
+    yield
+    leaks = token_leaks(ARTIFACTS, since=run_started - 1)
+    assert not leaks, f"an API token was recorded in {[str(p) for p in leaks]}"
 
 
 @pytest.fixture

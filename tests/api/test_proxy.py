@@ -53,7 +53,8 @@ async def test_loopback_base_url_never_uses_an_environment_proxy(sandbox, proxy)
 
 
 async def test_remote_https_still_honours_the_proxy_variables(proxy):
-    policy = RetryPolicy(request_timeout=3.0, connect_timeout=1.0, max_retries=0, budget=5.0)
+    # The proxy refuses at once; the timeouts only need room for a busy machine to schedule its thread.
+    policy = RetryPolicy(request_timeout=20.0, connect_timeout=10.0, max_retries=0, budget=30.0)
     async with OpenTrainClient(
         token="ot_pat_x", base_url="https://api.opentrain.invalid", policy=policy
     ) as client:

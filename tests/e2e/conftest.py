@@ -14,6 +14,9 @@ from pathlib import Path
 import httpx2
 
 SERVER_CMD = [sys.executable, "-m", "opentrain_mcp"]
+STARTUP_SECONDS = (
+    90  # a server starts in about a second; a machine busy with parallel tests can take far longer
+)
 LOGS = Path(__file__).resolve().parents[2] / "test-artifacts" / "server-logs"
 
 
@@ -30,37 +33,74 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**keep, **extra}
 
 
-@contextmanager
-def http_server(*args: str, env: dict[str, str], port: int | None = None) -> Iterator[tuple[str, Path]]:
-    """Run ``opentrain-mcp --transport http`` and yield (base URL, stderr log path) once /healthz answers."""
-    port = port or free_port()
-    LOGS.mkdir(parents=True, exist_ok=True)
-    log_path = LOGS / f"http-{port}.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [*SERVER_CMD, "--transport", "http", "--port", str(port), *args],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}: {log_path.read_text()}")
-            try:
-                if httpx2.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx2.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not become healthy in 30 s")
-            time.sleep(0.1)
-        yield base, log_path
-    finally:
-        proc.terminate()
+def _listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds the listening socket on loopback ``port`` (Linux /proc; else assumed).
+
+    Another run's server may take the port between ``free_port`` and our server's bind; its /healthz would
+    answer for ours.
+    """
+    tables = [Path("/proc/net/tcp"), Path("/proc/net/tcp6")]
+    if not tables[0].exists():
+        return True
+    inodes = set()
+    for table in tables:
+        for row in table.read_text().splitlines()[1:] if table.exists() else ():
+            cells = row.split()
+            if cells[1].endswith(f":{port:04X}") and cells[3] == "0A":  # local address, state LISTEN
+                inodes.add(f"socket:[{cells[9]}]")
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            if os.readlink(fd) in inodes:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+@contextmanager
+def http_server(*args: str, env: dict[str, str]) -> Iterator[tuple[str, Path]]:
+    """Run ``opentrain-mcp --transport http`` on a free port; yield (base URL, stderr log path) once it serves.
+
+    When another process takes the port first (tests run in parallel), the server is started again on another.
+    """
+    LOGS.mkdir(parents=True, exist_ok=True)
+    for _attempt in range(5):
+        port = free_port()
+        log_path = LOGS / f"http-{port}.log"
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                [*SERVER_CMD, "--transport", "http", "--port", str(port), *args],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            if _wait_until_serving(proc, port, log_path):
+                yield f"http://127.0.0.1:{port}", log_path
+                return
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    raise RuntimeError("no free port for the server in 5 attempts")
+
+
+def _wait_until_serving(proc: subprocess.Popen[bytes], port: int, log_path: Path) -> bool:
+    """True once the server answers /healthz on ``port``; False if the port was taken by another process."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while True:
+        if proc.poll() is not None:
+            log = log_path.read_text()
+            if "address already in use" in log:
+                return False
+            raise RuntimeError(f"server exited with {proc.returncode}: {log}")
+        try:
+            if httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return _listens(proc.pid, port)
+        except httpx2.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"server did not become healthy in {STARTUP_SECONDS} s")
+        time.sleep(0.05)

@@ -41,15 +41,16 @@ HOSTILE_NAME = '<img src="/pwned-name" onerror="parent.postMessage(1,\'*\')">'
 HOSTILE_JOB = "</dd><script>fetch('/pwned-job')</script>"
 
 
-def build_host() -> Path:
-    """Bundle the host page with esbuild into the git-ignored test-artifacts directory."""
+@pytest.fixture(scope="session")
+def host_js(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The host page bundled with esbuild, once per test process (parallel workers each build their own)."""
     esbuild = node_bin("esbuild")
     need(
         esbuild and (NODE_MODULES / "@modelcontextprotocol" / "ext-apps").is_dir(),
         "esbuild and @modelcontextprotocol/ext-apps not installed (run scripts/install-test-tools.sh)",
     )
     need(CHROMIUM, "Chromium not installed (Debian package 'chromium'; run scripts/install-test-tools.sh)")
-    out = ARTIFACTS / "apps-host" / "host.js"
+    out = tmp_path_factory.mktemp("apps-host") / "host.js"
     subprocess.run(
         [
             str(esbuild),
@@ -115,10 +116,9 @@ def expected_local(expires_at: str) -> str:
     return f"{when.strftime('%b')} {when.day}, {when.year}, {when.strftime('%I').lstrip('0')}:{when:%M}"
 
 
-async def test_card_shows_terms_opens_vetted_link_and_follows_status(server_base, controls, ids):
+async def test_card_shows_terms_opens_vetted_link_and_follows_status(host_js, server_base, controls, ids):
     from playwright.async_api import async_playwright, expect
 
-    host_js = build_host()
     proposal_id = ids["proposals"]["hireable"][0]
     async with async_playwright() as pw:
         browser, page, problems = await open_host(pw, server_base, host_js)
@@ -177,10 +177,11 @@ async def test_card_shows_terms_opens_vetted_link_and_follows_status(server_base
         await browser.close()
 
 
-async def test_hostile_text_renders_as_text_and_withheld_links_show_no_button(server_base, controls, ids):
+async def test_hostile_text_renders_as_text_and_withheld_links_show_no_button(
+    host_js, server_base, controls, ids
+):
     from playwright.async_api import async_playwright, expect
 
-    host_js = build_host()
     proposal_id = ids["proposals"]["hireable"][0]
     hostile = {
         "proposal": {"id": proposal_id, "jobTitle": HOSTILE_JOB, "candidate": {"displayName": HOSTILE_NAME}}
@@ -258,10 +259,9 @@ async def test_hostile_text_renders_as_text_and_withheld_links_show_no_button(se
         await browser.close()
 
 
-async def test_cosigned_release_card(server_base, sandbox, ids):
+async def test_cosigned_release_card(host_js, server_base, sandbox, ids):
     from playwright.async_api import async_playwright, expect
 
-    host_js = build_host()
     first = contract_of(sandbox, ids["contracts"]["alreadyHired"])["milestones"][0]
     async with async_playwright() as pw:
         browser, page, problems = await open_host(pw, server_base, host_js)

@@ -12,7 +12,7 @@ import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
 
-from tests.e2e.conftest import SERVER_CMD, clean_env, free_port
+from tests.e2e.conftest import SERVER_CMD, clean_env
 
 pytestmark = pytest.mark.anyio
 
@@ -66,14 +66,18 @@ async def test_ledger_none_lists_nothing_without_an_error():
 @contextmanager
 def standalone_sandbox() -> Iterator[tuple[str, dict[str, str]]]:
     """``opentrain-mcp sandbox`` in its own process: its base URL and the environment pointing a server at it."""
-    port = free_port()
     sandbox = subprocess.Popen(
-        [*SERVER_CMD, "sandbox", "--port", str(port)], stdout=subprocess.PIPE, text=True, env=clean_env()
+        [*SERVER_CMD, "sandbox", "--port", "0"], stdout=subprocess.PIPE, text=True, env=clean_env()
     )
     try:
         assert sandbox.stdout
-        token = next(line.split()[-1] for line in sandbox.stdout if line.strip().startswith("Token:"))
-        base_url = f"http://127.0.0.1:{port}"
+        printed: dict[str, str] = {}  # with port 0 the sandbox prints the port it bound
+        for line in sandbox.stdout:
+            name, _, value = line.partition(":")
+            printed[name.strip()] = value.strip()
+            if {"Token", "Approvals"} <= printed.keys():
+                break
+        token, base_url = printed["Token"], printed["Approvals"].rstrip("/")
         yield base_url, {"OT_API_TOKEN": token, "OPENTRAIN_API_BASE_URL": base_url}
     finally:
         sandbox.terminate()

@@ -14,6 +14,8 @@ from tests.e2e.conftest import clean_env, http_server
 
 SCRIPT = str(Path(sys.executable).with_name("opentrain-mcp"))
 TERMS = {"name": "Inspector batch", "amount": 75, "dueDate": "2099-03-01"}
+# The Inspector's 15 s default also bounds a stdio server's start, which a busy machine can exceed.
+CONNECT_TIMEOUT = ["--connect-timeout", "60000"]
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +28,7 @@ def inspector() -> str:
 
 def run(inspector: str, target: list[str], *args: str) -> tuple[int, dict]:
     proc = subprocess.run(
-        [inspector, "--cli", *target, *args, "--format", "json", "-q"],
+        [inspector, "--cli", *CONNECT_TIMEOUT, *target, *args, "--format", "json", "-q"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -144,6 +146,7 @@ def test_inspector_finds_no_schema_portability_problem(inspector):
         [
             inspector,
             "--cli",
+            *CONNECT_TIMEOUT,
             "-e",
             "OPENTRAIN_MCP_SANDBOX=1",
             "-e",

@@ -12,7 +12,7 @@ import pytest
 from mcp import Client
 
 from tests.conftest import ARTIFACTS
-from tests.e2e.conftest import clean_env, free_port, http_server
+from tests.e2e.conftest import clean_env, http_server
 
 pytestmark = pytest.mark.anyio
 CLIENTS = int(os.environ.get("OPENTRAIN_MCP_LOAD_CLIENTS", "50"))
@@ -44,10 +44,9 @@ async def test_concurrent_clients_zero_failures_flat_memory(sandbox, controls, i
     need_proc = Path("/proc/self/status").exists()
     if not need_proc:
         pytest.skip("needs /proc to read the server's memory")
-    port = free_port()
     env = clean_env(OT_API_TOKEN=sandbox.token, OPENTRAIN_API_BASE_URL=sandbox.base_url)
-    with http_server("--ledger", "none", env=env, port=port) as (base, _):
-        pid = server_pid(port)
+    with http_server("--ledger", "none", env=env) as (base, _):
+        pid = server_pid(int(base.rsplit(":", 1)[1]))
         async with Client(base + "/mcp", mode="legacy") as c:
             hired = await c.call_tool(
                 "request_hire",

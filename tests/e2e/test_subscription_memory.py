@@ -47,6 +47,7 @@ class StdioPeer:
         return out
 
 
+@pytest.mark.slow
 def test_ten_thousand_subscribe_attempts_keep_rss_flat(sandbox):
     if not Path("/proc/self/status").exists():
         pytest.skip("needs /proc to read the server's memory")

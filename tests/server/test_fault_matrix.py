@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,7 +30,6 @@ FAULTS: dict[str, dict[str, Any]] = {
     "500-after": {"kind": "status", "status": 500, "after": True},
 }
 TERMS = {"name": "Fault batch", "amount": 99, "dueDate": "2099-05-01"}
-FIGURES: list[dict[str, Any]] = []
 ACTIONABLE = (
     "Next:",
     "same terms is safe",
@@ -78,9 +78,20 @@ def arguments(tool: str, ids: dict[str, Any], approval_id: str) -> dict[str, Any
     }.get(tool, {})
 
 
+@pytest.fixture
+def figures(request: pytest.FixtureRequest) -> Iterator[list[dict[str, Any]]]:
+    """One case's answers, written to test-artifacts/fault-matrix/<case>.json (cases may run in parallel)."""
+    recorded: list[dict[str, Any]] = []
+    yield recorded
+    (ARTIFACTS / "fault-matrix").mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "fault-matrix" / f"{request.node.callspec.id}.json").write_text(
+        json.dumps(recorded, indent=1)
+    )
+
+
 @pytest.mark.parametrize("fault", list(FAULTS))
 @pytest.mark.parametrize("count", [1, 10], ids=["transient", "persistent"])
-async def test_fault_matrix(settings, controls: Controls, ids, fault, count, tmp_path):
+async def test_fault_matrix(settings, controls: Controls, ids, fault, count, figures, tmp_path):
     ledger = str(tmp_path / "ledger.sqlite3")
     async with Client(
         build_server(settings, policy=POLICY, ledger_path=ledger, watch_interval=60, toolsets=TOOLSETS),
@@ -100,7 +111,7 @@ async def test_fault_matrix(settings, controls: Controls, ids, fault, count, tmp
             elapsed = time.monotonic() - started
             posts = [e for e in controls.requests() if e["method"] == "POST" and e["path"].endswith("/hire")]
             text = "\n".join(getattr(b, "text", "") for b in r.content)
-            FIGURES.append(
+            figures.append(
                 {
                     "fault": fault,
                     "count": count,
@@ -130,8 +141,3 @@ async def test_fault_matrix(settings, controls: Controls, ids, fault, count, tmp
         )
         hired_ids.add(again.structured_content["approval"]["id"])
     assert len(hired_ids) == 1, f"{fault}: a retried hire produced several approvals {hired_ids}"
-
-
-def teardown_module() -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "fault-matrix.json").write_text(json.dumps(FIGURES, indent=1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -16,11 +17,10 @@ from mcp import Client
 
 from opentrain_mcp.sandbox.state import SandboxState
 from opentrain_mcp.server.app import ALL_TOOLS, TOOLSETS, build_server
-from tests.conftest import FAST_POLICY, SANDBOX_SEED, Controls
+from tests.conftest import ARTIFACTS, FAST_POLICY, SANDBOX_SEED, Controls
 
 EXAMPLES = int(os.environ.get("OPENTRAIN_MCP_FUZZ_EXAMPLES", "2000"))
 SAFE_PATH = re.compile(r"^/api/public/v1(/[A-Za-z0-9][A-Za-z0-9_.-]*)+$")
-RESULTS: dict[str, dict[str, int]] = {}
 SEEDED = SandboxState(seed=SANDBOX_SEED).fixtures()  # the ids the session's sandbox really has
 REAL_IDS = [
     *SEEDED["proposals"]["hireable"],
@@ -140,7 +140,7 @@ def fuzz_client(portal, sandbox, tmp_path_factory) -> Iterator[Client]:
 @pytest.mark.slow
 @pytest.mark.parametrize("tool", ALL_TOOLS)
 def test_fuzz_tool_arguments(tool, portal, fuzz_client, controls: Controls):
-    stats = RESULTS.setdefault(tool, {"examples": 0, "errors": 0, "ok": 0})
+    stats = {"examples": 0, "errors": 0, "ok": 0}
 
     @settings(
         max_examples=EXAMPLES,
@@ -164,7 +164,11 @@ def test_fuzz_tool_arguments(tool, portal, fuzz_client, controls: Controls):
         assert bad == [], f"unsafe paths reached the API for {args}: {bad}"
         assert controls.sandbox.token not in repr(sent)
 
-    run()
+    try:
+        run()
+    finally:  # one file per tool: the tools may run in different test processes
+        (ARTIFACTS / "fuzz").mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "fuzz" / f"{tool}.json").write_text(json.dumps(stats, indent=1))
     assert stats["examples"] >= EXAMPLES
     if tool in (
         "request_hire",
@@ -174,12 +178,3 @@ def test_fuzz_tool_arguments(tool, portal, fuzz_client, controls: Controls):
     ):  # seeded ids make these succeed
         assert stats["ok"] > 0, f"no {tool} call succeeded, so the success path went unfuzzed"
         assert stats["requests"] > 0, "the path check saw requests"
-
-
-def teardown_module() -> None:
-    import json
-
-    from tests.conftest import ARTIFACTS
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "fuzz.json").write_text(json.dumps(RESULTS, indent=1))
