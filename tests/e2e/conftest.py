@@ -14,9 +14,8 @@ from pathlib import Path
 import httpx2
 
 SERVER_CMD = [sys.executable, "-m", "opentrain_mcp"]
-STARTUP_SECONDS = (
-    90  # a server starts in about a second; a machine busy with parallel tests can take far longer
-)
+# A server starts in about a second; on a machine busy with parallel tests it can take far longer.
+STARTUP_SECONDS = 90
 LOGS = Path(__file__).resolve().parents[2] / "test-artifacts" / "server-logs"
 
 
