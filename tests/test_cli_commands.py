@@ -125,6 +125,12 @@ def test_mistyped_flags_and_commands_get_the_closest_match(args, said):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("args", [("--bogus",), ("sandbox", "--bogus"), ("bogus",)])
+def test_nothing_far_off_is_suggested(args):
+    proc = run(*args)
+    assert proc.returncode == 2 and "did you mean" not in proc.stderr, proc.stderr
+
+
 def test_the_usage_line_lists_every_command():
     proc = run("--bogus-flag")
     usage = proc.stderr.splitlines()[:2]

@@ -57,8 +57,10 @@ class SuggestingParser(argparse.ArgumentParser):
 
 
 def _did_you_mean(word: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    """The closest choice, compared without leading dashes (every flag shares those), if it is close."""
+    names = {choice.lstrip("-"): choice for choice in choices}
+    close = difflib.get_close_matches(word.lstrip("-"), list(names), n=1, cutoff=0.7)
+    return f"; did you mean {names[close[0]]!r}?" if close else ""
 
 
 @dataclass(frozen=True)

@@ -126,11 +126,11 @@ class Readiness(Compact):
 def verdict(checks: list[Check]) -> Readiness:
     """The overall verdict of ``checks`` (shared by ``check_hiring_readiness`` and ``opentrain-mcp check``)."""
     statuses = {c.status for c in checks}
-    verdict: Literal["ready", "not_ready", "unknown"] = "ready"
+    overall: Literal["ready", "not_ready", "unknown"] = "ready"
     for worst in ("unknown", "not_ready"):
         if worst in statuses:
-            verdict = worst
-    return Readiness(ready=verdict == "ready", verdict=verdict, checks=checks)
+            overall = worst
+    return Readiness(ready=overall == "ready", verdict=overall, checks=checks)
 
 
 def _obj(value: Any) -> dict[str, Any]:
@@ -256,7 +256,7 @@ def readiness_summary(r: Readiness) -> str:
     elif unchecked:
         head = (
             f"Nothing that could be checked blocks a hire; not verifiable from here: {', '.join(unchecked)}. "
-            "If one of them blocks, the hire request answers with the fix (a claim or billing link)."
+            "If one of them blocks, the hire request's answer says so and how to fix it."
         )
     else:
         head = "Ready to hire: every check passed."
