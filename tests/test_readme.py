@@ -5,9 +5,9 @@ Each fenced block is one case. A command block must be claimed by exactly one ha
 in it must match one of the handler's patterns, so a new command cannot slip in untested. A handler runs the
 command as written where it can, with only these stand-ins: the test sandbox for OpenTrain (its token for
 ``ot_pat_...``, its address added as ``OPENTRAIN_API_BASE_URL``), this venv for ``.venv/bin`` and
-``/ABS/PATH/.venv/bin``, free ports for fixed ones, the installed Inspector 2.12.0 for ``npx``, and ids from earlier
-answers for ``<from ...>``. What cannot run here is said at its handler: ``claude`` is not installed (its server
-command is started instead), the set-up and release commands run in ``.ci/run``.
+``/ABS/PATH/.venv/bin``, free ports for fixed ones, the installed Inspector 2.12.0 for ``npx``, and real ids for
+``<from ...>`` and ``PROPOSAL_ID``. What cannot run here is said at its handler: ``claude`` is not installed (its
+server command is started instead), the set-up and release commands run in ``.ci/run``.
 """
 
 from __future__ import annotations
@@ -206,8 +206,6 @@ async def claude_add(block: Block, sandbox: Any, **_: Any) -> None:
     for command in block.commands:
         words = shlex.split(localize(command, sandbox))
         assert words[:3] == ["claude", "mcp", "add"], words
-        if "--transport" in words:
-            continue  # the HTTP form: exercised with the HTTP server (see http_block)
         split = words.index("--")
         options, server = words[3:split], words[split + 1 :]
         env = dict(options[i + 1].split("=", 1) for i, w in enumerate(options) if w == "-e")
@@ -229,8 +227,8 @@ async def check_command(block: Block, sandbox: Any, controls: Any, **_: Any) -> 
 
 
 async def http_block(block: Block, sandbox: Any, controls: Any, **_: Any) -> None:
-    """The HTTP server started with the README's two lines (a generated secret, then the server), reached with
-    the secret and refused without it; then Claude Code's HTTP form against it."""
+    """The HTTP server started with the reference's two lines (a generated secret, then the server), reached
+    with the secret and refused without it."""
     port = free_port()
     script = "\n".join(localize(c, sandbox, http_port=port) for c in block.commands)
     with http_server(script, port) as secret:
@@ -275,7 +273,7 @@ async def inspector_block(block: Block, sandbox: Any, controls: Any, ids: Any, *
     with http_server("\n".join(localize(c, sandbox, http_port=port) for c in serve.commands), port) as secret:
         for command in block.commands:
             script = localize(command, sandbox, http_port=port).replace(
-                "<from list_proposals>", ids["proposals"]["hireable"][0]
+                "PROPOSAL_ID", ids["proposals"]["hireable"][0]
             )
             proc = bash(script, OPENTRAIN_MCP_AUTH_TOKEN=secret)
             assert proc.returncode == 0, (command, proc.stdout, proc.stderr)
