@@ -131,6 +131,12 @@ def test_nothing_far_off_is_suggested(args):
     assert proc.returncode == 2 and "did you mean" not in proc.stderr, proc.stderr
 
 
+def test_only_the_top_level_takes_a_bare_word_for_a_command():
+    proc = run("check", "demo")
+    assert proc.returncode == 2
+    assert proc.stderr.endswith("error: unrecognized argument 'demo'\n"), proc.stderr
+
+
 def test_the_usage_line_lists_every_command():
     proc = run("--bogus-flag")
     usage = proc.stderr.splitlines()[:2]

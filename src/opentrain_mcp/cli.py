@@ -136,8 +136,6 @@ def _parser(parser_class: type[argparse.ArgumentParser] = SuggestingParser, **se
             **settings,
         }
     )
-    if not settings and isinstance(p, SuggestingParser):
-        p.commands = tuple(COMMANDS)
     p.add_argument("--version", action="version", version=f"opentrain-mcp {__version__}")
     p.add_argument(
         "--transport",
@@ -246,7 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     if command is not None:
         return command.run(argv[1:])
     try:
-        args = _parser().parse_args(argv)
+        parser = _parser()
+        parser.commands = tuple(COMMANDS)
+        args = parser.parse_args(argv)
     except ConfigurationError as exc:
         print(f"opentrain-mcp: {exc.message}", file=sys.stderr)
         return 2
