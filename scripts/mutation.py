@@ -69,6 +69,7 @@ ENTRY_TESTS = (
     "tests/test_logs.py",
     "tests/test_zz_secrets.py",
     "tests/test_cli_flags.py",
+    "tests/test_cli_commands.py",
     "tests/test_policy.py",
     "tests/server/test_lifecycle.py::test_read_only_and_toolsets_listings",
     "tests/e2e/test_cli_config.py::test_unclear_boolean_refuses_to_start_naming_the_variable",
@@ -92,7 +93,7 @@ TARGETS: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...]]] = {
     "api/client.py": (None, API_TESTS),
     "server/http.py": (None, ENTRY_TESTS),
     "logs.py": (None, ENTRY_TESTS),
-    "cli.py": (("_parser", "_policy_arguments", "main", "_server_options"), ENTRY_TESTS),
+    "cli.py": (("_parser", "_policy_arguments", "main", "server_options"), ENTRY_TESTS),
     "ledger.py": (None, STATE_TESTS),
     "server/watcher.py": (None, STATE_TESTS),
 }

@@ -113,7 +113,7 @@ async def test_sandbox_mode_keeps_its_hires_out_of_the_real_ledger(tmp_path):
     assert not data_home.exists(), "sandbox hires never reach the user's real ledger"
 
 
-@pytest.mark.parametrize("command", ["sandbox", "demo"])
+@pytest.mark.parametrize("command", ["sandbox", "demo", "check"])
 def test_subcommands_take_their_own_options(command):
     proc = subprocess.run(
         [sys.executable, "-m", "opentrain_mcp", command, "--bogus"],
@@ -125,7 +125,7 @@ def test_subcommands_take_their_own_options(command):
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith(f"usage: opentrain-mcp {command}"), proc.stderr[:200]
-    assert proc.stderr.endswith("error: unrecognized arguments: --bogus\n"), proc.stderr[-200:]
+    assert proc.stderr.endswith("error: unrecognized argument '--bogus'\n"), proc.stderr[-200:]
 
 
 def test_a_bare_command_line_gets_the_documented_defaults(monkeypatch):

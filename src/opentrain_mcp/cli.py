@@ -1,32 +1,107 @@
-"""The ``opentrain-mcp`` command: serve MCP (stdio or HTTP), run the sandbox, or run the demo."""
+"""The ``opentrain-mcp`` command: serve MCP (stdio or HTTP), or run one of the subcommands in ``COMMANDS``."""
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import importlib
 import logging
 import os
 import sys
 import tempfile
-from contextlib import ExitStack
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opentrain_mcp import __version__
 from opentrain_mcp.api.errors import ConfigurationError
 from opentrain_mcp.config import AUTH_TOKEN_VAR, Settings, env_flag
 
 if TYPE_CHECKING:
-    from opentrain_mcp.server.app import ServerOptions
+    from mcp.server import MCPServer
 
-DESCRIPTION = """\
+    from opentrain_mcp.server.app import ServerOptions
+    from opentrain_mcp.server.http import HttpOptions
+
+
+class SuggestingParser(argparse.ArgumentParser):
+    """argparse that answers a mistyped flag or command with the closest match ("did you mean '--sandbox'?")."""
+
+    commands: tuple[str, ...] = ()
+    """Subcommand names a bare word may have meant (only the top-level parser has any)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # No abbreviations: "--toolset" must be pointed at "--toolsets", not silently taken for it.
+        super().__init__(*args, **{"allow_abbrev": False, **kwargs})
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self.error(self.unrecognized(extras[0]))
+        return parsed
+
+    def unrecognized(self, word: str) -> str:
+        """Why ``word`` was not understood, with the closest flag or command when one is close."""
+        if word.startswith("-") and word != "-":
+            flag = word.split("=", 1)[0]
+            flags = [o for o in self._option_string_actions if o.startswith("--")]
+            return f"unrecognized argument {word!r}{_did_you_mean(flag, flags)}"
+        if self.commands:
+            return (
+                f"unknown command {word!r}{_did_you_mean(word, self.commands)} "
+                f"(commands: {', '.join(self.commands)}; options start with --)"
+            )
+        return f"unrecognized argument {word!r}"
+
+
+def _did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """The closest choice, compared without leading dashes (every flag shares those), if it is close."""
+    names = {choice.lstrip("-"): choice for choice in choices}
+    close = difflib.get_close_matches(word.lstrip("-"), list(names), n=1, cutoff=0.7)
+    return f"; did you mean {names[close[0]]!r}?" if close else ""
+
+
+@dataclass(frozen=True)
+class Command:
+    """``opentrain-mcp NAME ...``: ``target`` ("module:function", imported only when run) gets the rest of the
+    command line and the parser class to build its options with, and returns the exit code."""
+
+    summary: str
+    target: str
+
+    def run(self, argv: list[str]) -> int:
+        module, _, function = self.target.partition(":")
+        entry = getattr(importlib.import_module(module), function)
+        return int(entry(argv, SuggestingParser))
+
+
+COMMANDS: dict[str, Command] = {
+    "demo": Command(
+        "walk the whole hire flow against the sandbox through a real MCP client", "opentrain_mcp.demo:main"
+    ),
+    "sandbox": Command(
+        "run a local simulated OpenTrain API with approval pages", "opentrain_mcp.sandbox.runner:main"
+    ),
+    "check": Command(
+        "preflight: is this set-up ready to hire? (exit 0 ready, 1 not ready, 2 configuration error)",
+        "opentrain_mcp.check:main",
+    ),
+}
+"""Every subcommand. The usage line, --help and the close-match suggestions are all built from this table."""
+
+USAGE = f"%(prog)s [options]\n       %(prog)s {{{','.join(COMMANDS)}}} [--help]"
+DESCRIPTION = (
+    """\
 MCP server that lets AI agents request hires on OpenTrain. Nothing is hired and no money moves until a
 signed-in human confirms the approval link the tools return.
 
 commands:
   opentrain-mcp [options]          serve MCP (stdio by default; --transport http for Streamable HTTP)
-  opentrain-mcp sandbox [--help]   run a local simulated OpenTrain API with approval pages
-  opentrain-mcp demo [--help]      walk the whole hire flow against the sandbox through a real MCP client
-
+"""
+    + "".join(f"  {'opentrain-mcp ' + name + ' [--help]':<33}{c.summary}\n" for name, c in COMMANDS.items())
+    + """
 environment:
   OT_API_TOKEN                 OpenTrain personal API token (ot_pat_...); also read: OPENTRAIN_API_TOKEN,
                                OPENTRAIN_PERSONAL_API_TOKEN (first one set wins, in that order), then
@@ -38,14 +113,28 @@ environment:
   OPENTRAIN_MCP_TOOLS          same as --tools
   OPENTRAIN_MCP_TOOLSETS       same as --toolsets
   OPENTRAIN_MCP_LEDGER         same as --ledger
+  OPENTRAIN_MCP_LOG_LEVEL      same as --log-level
   OPENTRAIN_MCP_POLICY         same as --policy; each policy key also has a variable, e.g.
                                OPENTRAIN_MCP_MAX_DAILY_USD (flags win over variables, variables over the file)
 """
+)
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="opentrain-mcp", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+class StartupRefused(Exception):
+    """The configuration cannot be served; the message says which setting and why."""
+
+
+def _parser(parser_class: type[argparse.ArgumentParser] = SuggestingParser, **settings: Any) -> Any:
+    """The server's options; ``settings`` replace the parser's prog, usage and description (``check`` reuses the
+    options under its own name, so it checks exactly what the server would run with)."""
+    p = parser_class(
+        **{
+            "prog": "opentrain-mcp",
+            "usage": USAGE,
+            "description": DESCRIPTION,
+            "formatter_class": argparse.RawDescriptionHelpFormatter,
+            **settings,
+        }
     )
     p.add_argument("--version", action="version", version=f"opentrain-mcp {__version__}")
     p.add_argument(
@@ -151,24 +240,24 @@ def _policy_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["sandbox"]:
-        from opentrain_mcp.sandbox.runner import main as sandbox_main
-
-        return sandbox_main(argv[1:])
-    if argv[:1] == ["demo"]:
-        from opentrain_mcp.demo import main as demo_main
-
-        return demo_main(argv[1:])
+    command = COMMANDS.get(argv[0]) if argv else None
+    if command is not None:
+        return command.run(argv[1:])
     try:
         parser = _parser()
+        parser.commands = tuple(COMMANDS)
+        args = parser.parse_args(argv)
     except ConfigurationError as exc:
         print(f"opentrain-mcp: {exc.message}", file=sys.stderr)
         return 2
-    return serve(parser.parse_args(argv))
+    return serve(args)
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Run the MCP server until the client disconnects (stdio) or Ctrl-C (HTTP)."""
+    """Run the MCP server until the client disconnects (stdio) or Ctrl-C (HTTP).
+
+    Every setting is checked before anything starts or warns: a refused configuration exits 2 with one message.
+    """
     from opentrain_mcp.logs import setup_logging
 
     settings = Settings.from_env(base_url=args.base_url)
@@ -177,42 +266,55 @@ def serve(args: argparse.Namespace) -> int:
     log = logging.getLogger("opentrain_mcp")
 
     with ExitStack() as stack:
-        if args.sandbox:
-            from opentrain_mcp.sandbox.runner import running_sandbox
-
-            sandbox = stack.enter_context(running_sandbox(port=args.sandbox_port))
-            settings = Settings(
-                token=sandbox.token, token_var="sandbox", base_url=sandbox.base_url, sandbox=True
-            )
-            redactor.secrets.append(sandbox.token)
-            print(
-                f"opentrain-mcp: sandbox mode, simulated OpenTrain at {sandbox.base_url} "
-                f"(approval pages: {sandbox.base_url}/)",
-                file=sys.stderr,
-                flush=True,
-            )
-        elif settings.problem():
-            log.warning("%s", settings.problem())
-
         scratch = (
             stack.enter_context(tempfile.TemporaryDirectory(prefix="opentrain-sandbox-"))
             if args.sandbox
             else None
         )
-        options = _server_options(args, scratch)
-        if options is None:
+        try:
+            options = server_options(args, scratch)
+        except StartupRefused as exc:
+            print(f"opentrain-mcp: refusing to start: {exc}", file=sys.stderr)
             return 2
-        if args.transport == "stdio":
-            from opentrain_mcp.server.app import build_server
+        try:
+            http = _http_options(args, auth_token) if args.transport == "http" else None
+        except StartupRefused as exc:
+            print(f"opentrain-mcp: {exc}", file=sys.stderr)
+            return 2
+        options.stateless = http is not None and args.stateless
+        if args.sandbox:
+            settings = stack.enter_context(_sandbox_settings(args.sandbox_port, redactor.secrets))
+        elif settings.problem():
+            log.warning("%s", settings.problem())
 
+        from opentrain_mcp.server.app import build_server
+
+        if http is None:
             build_server(settings, options).run("stdio")
             return 0
-        return _serve_http(args, settings, options, auth_token)
+        return _serve_http(http, build_server(settings, options))
     return 0
 
 
-def _server_options(args: argparse.Namespace, scratch: str | None) -> ServerOptions | None:
-    """Tool selection and ledger location; a sandbox keeps its ledger in ``scratch``, away from real records."""
+@contextmanager
+def _sandbox_settings(port: int, secrets: list[str]) -> Iterator[Settings]:
+    """Start the in-process sandbox and yield settings pointing at it (its token joins the redacted secrets)."""
+    from opentrain_mcp.sandbox.runner import running_sandbox
+
+    with running_sandbox(port=port) as sandbox:
+        secrets.append(sandbox.token)
+        print(
+            f"opentrain-mcp: sandbox mode, simulated OpenTrain at {sandbox.base_url} "
+            f"(approval pages: {sandbox.base_url}/)",
+            file=sys.stderr,
+            flush=True,
+        )
+        yield Settings(token=sandbox.token, token_var="sandbox", base_url=sandbox.base_url, sandbox=True)
+
+
+def server_options(args: argparse.Namespace, scratch: str | None) -> ServerOptions:
+    """Tool selection, spend policy and ledger location; a sandbox keeps its ledger in ``scratch``, away from
+    real records. Raises ``StartupRefused`` naming the bad setting."""
     from opentrain_mcp.server.app import ServerOptions
 
     if args.ledger and args.ledger.lower() == "none":
@@ -231,26 +333,19 @@ def _server_options(args: argparse.Namespace, scratch: str | None) -> ServerOpti
     try:
         options.wanted()
     except ValueError as exc:
-        print(f"opentrain-mcp: --tools/--toolsets: {exc}", file=sys.stderr)
-        return None
+        raise StartupRefused(f"--tools/--toolsets: {exc}") from None
     from opentrain_mcp.policy import KEYS, PolicyError, load_policy
 
     try:
         options.spend_policy = load_policy(args.policy, {k: getattr(args, k) for k in KEYS}, os.environ)
         options.spend_policy.require_ledger(ledger is not None)
     except PolicyError as exc:
-        print(f"opentrain-mcp: refusing to start: {exc}", file=sys.stderr)
-        return None
+        raise StartupRefused(str(exc)) from None
     return options
 
 
-def _serve_http(
-    args: argparse.Namespace, settings: Settings, options: ServerOptions, auth_token: str | None
-) -> int:
-    import uvicorn
-
-    from opentrain_mcp.server.app import build_server
-    from opentrain_mcp.server.http import HttpOptions, build_http_app
+def _http_options(args: argparse.Namespace, auth_token: str | None) -> HttpOptions:
+    from opentrain_mcp.server.http import HttpOptions
 
     http = HttpOptions(
         host=args.host,
@@ -260,17 +355,23 @@ def _serve_http(
         allowed_origins=args.allowed_origin,
         stateless=args.stateless,
     )
-    options.stateless = args.stateless
     refusal = http.refusal()
     if refusal:
-        print(f"opentrain-mcp: {refusal}", file=sys.stderr)
-        return 2
-    app = build_http_app(build_server(settings, options), http)
-    auth_note = " (bearer auth required)" if auth_token else ""
+        raise StartupRefused(refusal)
+    return http
+
+
+def _serve_http(http: HttpOptions, server: MCPServer[Any]) -> int:
+    import uvicorn
+
+    from opentrain_mcp.server.http import build_http_app
+
+    app = build_http_app(server, http)
+    auth_note = " (bearer auth required)" if http.auth_token else ""
     print(
         f"opentrain-mcp: serving MCP over Streamable HTTP at {http.public_url}{auth_note}",
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    uvicorn.run(app, host=http.host, port=http.port, log_level="warning", access_log=False)
     return 0

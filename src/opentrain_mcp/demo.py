@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 DEFAULT_TERMS = {
@@ -22,6 +24,14 @@ NEXT_MILESTONE = {
 
 
 MAX_WAIT_SECONDS = 50  # wait_for_approval's own limit
+INTRO = """\
+An agent hires an AI trainer on a local sandbox: a simulated OpenTrain, no token, no real money.
+The demo plays both parts: the agent (a real MCP client calling the tools) and the human, who opens each
+approval link and clicks Confirm. To click Confirm yourself in a browser: opentrain-mcp demo --interactive"""
+INTERACTIVE_INTRO = """\
+An agent hires an AI trainer on a local sandbox: a simulated OpenTrain, no token, no real money.
+The demo plays the agent (a real MCP client calling the tools); you play the human: open each approval
+link it prints and click Confirm (or Decline, to see what the agent is told)."""
 
 
 class DemoStopped(RuntimeError):
@@ -55,6 +65,7 @@ async def run(interactive: bool, timeout: float) -> None:
     server = StdioServerParameters(command=sys.executable, args=args)
     started = time.monotonic()
     deadline = started + timeout
+    print(INTERACTIVE_INTRO if interactive else INTRO, flush=True)
     async with Client(server, mode="legacy") as client:
         _say("1. Started `opentrain-mcp --sandbox` over stdio", f"   protocol {client.protocol_version}")
         tools = (await client.list_tools()).tools
@@ -121,13 +132,14 @@ async def run(interactive: bool, timeout: float) -> None:
         contract = _check(await client.call_tool("get_contract", {"contractId": contract_id}), "get_contract")
         lines = [f"   contract {contract['id']}: {contract['status']}"]
         lines += [
-            f"   milestone {m['name']!r}: {m['status']} ${m['amountUsd']:,.2f}"
+            f"   milestone {m['name']!r}: {m['status']} ${m['amountUsd']:,.2f} ({m.get('escrow', '?')})"
             for m in contract["milestones"]
         ]
         _say("14. The contract at the end", "\n".join(lines))
     print(
         f"\nDemo complete in {time.monotonic() - started:.1f} s: every step worked (sandbox, no real money)."
     )
+    print(next_step(), flush=True)
 
 
 async def _human_decides(
@@ -153,7 +165,7 @@ async def _human_decides(
         )
         response.raise_for_status()
         _say(
-            f"{steps[0]} The human confirmed on the approval page",
+            f"{steps[0]} The demo, standing in for the human, clicked Confirm on the approval page",
             f"   POST {approval['approvalUrl']}/confirm",
         )
     status = approval["status"]
@@ -198,13 +210,33 @@ async def _cosigned(
     await _human_decides(client, approval, interactive, deadline, timeout, steps)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+def server_command() -> str:
+    """How to start this installation's server: the ``opentrain-mcp`` script beside this Python, else ``-m``."""
+    script = Path(sys.executable).with_name("opentrain-mcp.exe" if os.name == "nt" else "opentrain-mcp")
+    return str(script) if script.is_file() else f"{sys.executable} -m opentrain_mcp"
+
+
+def next_step() -> str:
+    return (
+        'Next: give your MCP client the same sandbox (README, "Add it to your MCP client"): the command\n'
+        f"   {server_command()} --sandbox\n"
+        "then, with a real token, `opentrain-mcp check` says whether your account is ready to hire."
+    )
+
+
+def main(
+    argv: list[str] | None = None, parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser
+) -> int:
+    parser = parser_class(
         prog="opentrain-mcp demo",
         description="Walk the hire flow and the engagement after it against a local sandbox through a real MCP "
         "client (no token, no money).",
     )
-    parser.add_argument("--interactive", action="store_true", help="wait for you to confirm in a browser")
+    parser.add_argument(
+        "--interactive",
+        action="store_true",
+        help="you play the human: open each approval link in a browser and click Confirm",
+    )
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait in --interactive mode")
     args = parser.parse_args(argv)
     import anyio

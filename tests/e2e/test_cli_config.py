@@ -124,13 +124,13 @@ def _cli_file(root, token: str, base_url: str, mode: int = 0o600):
 
 
 async def test_token_file_of_the_opentrain_cli_is_read(sandbox, tmp_path):
-    _cli_file(tmp_path, sandbox.token, sandbox.base_url)
+    path = _cli_file(tmp_path, sandbox.token, sandbox.base_url)
     async with Client(stdio(XDG_CONFIG_HOME=str(tmp_path)), mode="legacy") as c:
         r = await c.call_tool("check_hiring_readiness", {})
     assert r.structured_content["checks"][0] == {
         "name": "token",
         "status": "ready",
-        "detail": "Token accepted.",
+        "detail": f"Token accepted (from {path}).",
     }
 
 

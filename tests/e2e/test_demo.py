@@ -1,4 +1,5 @@
-"""The README's main-job command: `opentrain-mcp demo` walks the whole flow and exits 0."""
+"""The README's main-job command: `opentrain-mcp demo` walks the whole flow and exits 0, saying that it stands in
+for the human and what to do next."""
 
 from __future__ import annotations
 
@@ -34,6 +35,12 @@ def test_demo_runs_the_whole_flow():
     )
     for step in steps:
         assert step in proc.stdout, (step, proc.stdout)
+    intro = proc.stdout.split("\n== 1.")[0]
+    assert "The demo plays both parts" in intro and "opentrain-mcp demo --interactive" in intro
+    assert "The demo, standing in for the human, clicked Confirm" in proc.stdout
+    tail = proc.stdout.rstrip().splitlines()[-3:]
+    assert tail[0].startswith("Next: give your MCP client the same sandbox"), tail
+    assert tail[1].strip().endswith(" --sandbox") and "opentrain-mcp check" in tail[2]
 
 
 def _interactive_demo(timeout: float) -> subprocess.Popen[str]:

@@ -139,6 +139,7 @@ def test_approve_unfunded_is_409_milestone_not_funded(api, contract_id):
 
 
 def test_end_with_a_funded_milestone_needs_a_cosign(api, controls, contract_id):
+    funded_id = contract(api, contract_id)["milestones"][0]["id"]
     unfunded = add_milestone(api, contract_id)
     response = api.post(f"/contracts/{contract_id}/end")
     assert response.status_code == 202
@@ -150,12 +151,20 @@ def test_end_with_a_funded_milestone_needs_a_cosign(api, controls, contract_id):
     assert done["result"] == {"contractEnded": True}
     ended = contract(api, contract_id)
     assert ended["status"] == "ended" and ended["endDate"] is not None
-    assert ended["milestones"] == [], "cancelled and refunded milestones are omitted"
-    assert api.get("/contracts", params={"status": "ended"}).json()["contracts"][0]["id"] == contract_id
+    assert [(m["id"], m["status"]) for m in ended["milestones"]] == [
+        (funded_id, "REFUNDED"),
+        (unfunded["id"], "CANCELLED"),
+    ], "the contract itself keeps each milestone with its final state"
+    listed = api.get("/contracts", params={"status": "ended"}).json()["contracts"][0]
+    assert listed["id"] == contract_id
+    assert listed["milestones"] == [], "listings omit cancelled and refunded milestones (§8.1)"
     for path in (f"/contracts/{contract_id}/end", f"/contracts/{contract_id}/milestones"):
         response = api.post(path, json=NEW_MILESTONE)
         assert assert_envelope(response, 409, "CONFLICT")["details"]["reason"] == "contract_ended"
-    assert api.post(f"/milestones/{unfunded['id']}/fund").status_code == 404
+    response = api.post(f"/milestones/{unfunded['id']}/fund")
+    assert assert_envelope(response, 409, "CONFLICT")["details"]["reason"] == "milestone_not_fundable"
+    response = api.post(f"/milestones/{funded_id}/approve")
+    assert assert_envelope(response, 409, "CONFLICT")["details"]["reason"] == "milestone_not_funded"
 
 
 def test_end_without_funded_milestones_is_200_at_once(api, controls, contract_id):

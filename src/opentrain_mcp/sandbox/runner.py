@@ -159,8 +159,8 @@ def running_sandbox(
         sock.close()
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _parser(parser_class: type[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    parser = parser_class(
         prog="opentrain-mcp sandbox",
         description="Run a local OpenTrain sandbox: the Public API hiring flow, a human approval page and test "
         "controls. No real money moves.",
@@ -183,9 +183,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``opentrain-mcp sandbox``: serve until Ctrl-C; print the token and URLs on start."""
-    args = _parser().parse_args(argv)
+def main(
+    argv: list[str] | None = None, parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser
+) -> int:
+    """``opentrain-mcp sandbox``: serve until Ctrl-C; print the token and URLs on start. ``parser_class`` lets the
+    ``opentrain-mcp`` command bring its own argument parser (close-match suggestions)."""
+    args = _parser(parser_class).parse_args(argv)
     if not is_loopback(args.host) and not args.allow_remote:
         print(
             f"opentrain-mcp sandbox: error: refusing to listen on non-loopback host {args.host!r}; the sandbox's "

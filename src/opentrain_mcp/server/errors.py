@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from mcp.server.mcpserver.exceptions import ToolError
 
-from opentrain_mcp.api.errors import OpenTrainError
+from opentrain_mcp.api.errors import NotFoundError, OpenTrainError
 from opentrain_mcp.server import text
 from opentrain_mcp.server.links import UntrustedLinkError, vet_link
 from opentrain_mcp.server.state import AppState
@@ -51,6 +51,8 @@ async def tool_errors(tool: str, state: AppState, *, writes: bool) -> AsyncItera
         raise ToolError(text.untrusted_link(exc.kind, exc.why, exc.trusted_origin, None)) from None
     except OpenTrainError as exc:
         links, warnings = _vetted_error_links(exc, state)
+        if isinstance(exc, NotFoundError) and state.sandbox:
+            warnings.append(text.sandbox_not_found(in_process=state.settings.sandbox))
         log.info("%s failed: %r", tool, exc)
         explained = text.explain_error(exc, writes=writes, links=links, tool=tool)
         raise ToolError("\n".join([explained, *warnings])) from None

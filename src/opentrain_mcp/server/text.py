@@ -202,6 +202,24 @@ ENDED_AT_ONCE = (
 ENDED_NEXT = "Tell the human; list_contracts shows it as ended."
 
 
+ESCROW = {
+    "NOT_FUNDED": "not funded: nothing charged",
+    "ACTIVE_FUNDED": "funded: held in escrow until released",
+    "PAID": "released: paid to the trainer",
+    "REFUNDED": "refunded: the contract ended before release, the escrow went back to the payer",
+    "CANCELLED": "cancelled before funding: nothing was charged",
+}
+"""What each milestone status means for its money (unknown statuses get no meaning, only the raw status)."""
+
+
+def ended_contract(end_date: str | None) -> str:
+    when = f" on {end_date}" if end_date else ""
+    return (
+        f"The contract ended{when}; each milestone above shows its final state and what became of its escrow. "
+        "Nothing more can run on it."
+    )
+
+
 def cosign_asks(kind: str, milestone: str, trainer: str, amount: float | None, charge: float | None) -> str:
     """What the human is asked to approve, in one sentence (names already ``quoted``)."""
     if kind == "milestone_fund":
@@ -210,7 +228,12 @@ def cosign_asks(kind: str, milestone: str, trainer: str, amount: float | None, c
     if kind == "milestone_approve":
         paid = money(amount) if amount is not None else "the escrowed amount"
         return f"Approve milestone {milestone} and release {paid} to {trainer}. This pays the trainer."
-    refund = f" Funded, not yet approved: {money(amount)}, settled on the page." if amount else ""
+    refund = (
+        f" {money(amount)} is funded in escrow and not yet released; OpenTrain's page shows what ending does "
+        "with it (the sandbox refunds it), and get_contract shows each milestone's final state afterwards."
+        if amount
+        else ""
+    )
     return f"End the contract with {trainer}.{refund}"
 
 
@@ -248,7 +271,8 @@ _CONFIRMED_NEXT = {
     "milestone_fund": "Tell the human; the trainer can work. Once the human accepts the work, "
     "request_milestone_release.",
     "milestone_approve": "Tell the human; add the next milestone with create_milestone, or end_contract.",
-    "contract_end": "Tell the human; nothing more runs on this contract.",
+    "contract_end": "Tell the human what became of each milestone: get_contract shows each one's final state "
+    "and its escrow (refunded, released or never funded). Nothing more runs on this contract.",
 }
 _REQUEST_TOOL = {
     "milestone_fund": "request_milestone_funding",
@@ -536,6 +560,22 @@ def _next_action(
     if isinstance(exc, ApiError):
         return "unexpected API answer; tell the human the message above." + (f" {repeat}" if writes else "")
     return "tell the human the message above."
+
+
+def sandbox_not_found(*, in_process: bool) -> str:
+    """Why an id can be unknown to a sandbox, said beside its 404."""
+    if in_process:
+        return (
+            "Sandbox note: this sandbox lives inside this server process (--sandbox) and starts empty each time. "
+            "A client that starts a new server process for every call (the MCP Inspector CLI does) meets a new "
+            "sandbox each call, so ids from an earlier call are unknown here. Keep one client session open, or "
+            "run `opentrain-mcp sandbox --port 8787` once and point the server at it "
+            "(OPENTRAIN_API_BASE_URL=http://127.0.0.1:8787 and the token it prints)."
+        )
+    return (
+        "Sandbox note: a sandbox restarted without --state FILE has forgotten every id from before; "
+        "start it with --state FILE to keep them."
+    )
 
 
 def untrusted_link(kind: str, why: str, trusted_origin: str, approval_id: str | None) -> str:

@@ -88,6 +88,7 @@ class Milestone(Compact):
     status: Word | None = None
     amountUsd: Number | None = None
     dueDate: DateOrTime | None = None
+    escrow: str | None = Field(None, description="What the status means for this milestone's money")
 
 
 class Contract(Compact):
@@ -98,6 +99,7 @@ class Contract(Compact):
     proposalId: UpstreamId | None = None
     freelancer: Name | None = Field(None, description="Masked name")
     paymentType: Word | None = None
+    endDate: DateOrTime | None = None
     milestones: list[Milestone] = []
     cut: str | None = CUT
 
@@ -121,13 +123,14 @@ class Readiness(Compact):
     checks: list[Check]
 
 
-def _verdict(checks: list[Check]) -> Readiness:
+def verdict(checks: list[Check]) -> Readiness:
+    """The overall verdict of ``checks`` (shared by ``check_hiring_readiness`` and ``opentrain-mcp check``)."""
     statuses = {c.status for c in checks}
-    verdict: Literal["ready", "not_ready", "unknown"] = "ready"
+    overall: Literal["ready", "not_ready", "unknown"] = "ready"
     for worst in ("unknown", "not_ready"):
         if worst in statuses:
-            verdict = worst
-    return Readiness(ready=verdict == "ready", verdict=verdict, checks=checks)
+            overall = worst
+    return Readiness(ready=overall == "ready", verdict=overall, checks=checks)
 
 
 def _obj(value: Any) -> dict[str, Any]:
@@ -181,7 +184,13 @@ def _proposal_line(p: Proposal) -> str:
 
 def _contract(raw: dict[str, Any]) -> dict[str, Any]:
     freelancer = _obj(raw.get("freelancer"))
-    return {**raw, "freelancer": freelancer.get("displayName"), "milestones": raw.get("milestones") or []}
+    milestones = [
+        {**m, "escrow": text.ESCROW.get(m["status"])}
+        if isinstance(m, dict) and m.get("status") in text.ESCROW
+        else m
+        for m in raw.get("milestones") or []
+    ]
+    return {**raw, "freelancer": freelancer.get("displayName"), "milestones": milestones}
 
 
 M = TypeVar("M", bound=Compact)
@@ -230,13 +239,27 @@ def _contract_summary(c: Contract) -> str:
     lines = ["id | status | title | trainer", _contract_line(c)]
     lines += [
         f"milestone {m.id or '?'} | {m.status or '?'} | {_show(m.amountUsd)} USD | due {m.dueDate or '-'}"
+        + (f" | {m.escrow}" if m.escrow else "")
         for m in c.milestones
     ]
+    if c.status == "ended":
+        lines.append(text.ended_contract(c.endDate))
     return "\n".join(lines)
 
 
-def _readiness_summary(r: Readiness) -> str:
-    head = "Ready to hire." if r.ready else "Not ready to hire: fix the not_ready items first."
+def readiness_summary(r: Readiness) -> str:
+    """The verdict in words that follow the items (which block, which could not be checked), then each item."""
+    blocking = [c.name for c in r.checks if c.status == "not_ready"]
+    unchecked = [c.name for c in r.checks if c.status == "unknown"]
+    if blocking:
+        head = f"Not ready to hire: fix {', '.join(blocking)} first."
+    elif unchecked:
+        head = (
+            f"Nothing that could be checked blocks a hire; not verifiable from here: {', '.join(unchecked)}. "
+            "If one of them blocks, the hire request's answer says so and how to fix it."
+        )
+    else:
+        head = "Ready to hire: every check passed."
     return "\n".join([head, *(f"{c.name}: {c.status}. {c.detail}" for c in r.checks)])
 
 
@@ -247,7 +270,7 @@ async def readiness(state: AppState, amount: float = 0) -> Readiness:
     """
     problem = state.settings.problem()
     if problem:
-        return _verdict([Check(name="token", status="not_ready", detail=problem)])
+        return verdict([Check(name="token", status="not_ready", detail=problem)])
     checks: list[Check] = []
     try:
         me = await state.client.me()
@@ -255,11 +278,12 @@ async def readiness(state: AppState, amount: float = 0) -> Readiness:
         checks.append(
             Check(name="token", status="not_ready", detail="Token rejected. Set a valid OT_API_TOKEN.")
         )
-        return _verdict(checks)
+        return verdict(checks)
     token = _obj(me.get("token"))
     listed = token.get("scopes")
     scopes = {s for s in listed if isinstance(s, str)} if isinstance(listed, list) else set()
-    checks.append(Check(name="token", status="ready", detail="Token accepted."))
+    source = f" (from {state.settings.token_var})" if state.settings.token_var else ""
+    checks.append(Check(name="token", status="ready", detail=f"Token accepted{source}."))
     missing = sorted({"proposals:write", "payments:read"} - scopes - ({"payments:read"} & _implied(scopes)))
     checks.append(
         Check(
@@ -285,7 +309,7 @@ async def readiness(state: AppState, amount: float = 0) -> Readiness:
         )
     )
     checks.append(await _funds_check(state, amount))
-    return _verdict(checks)
+    return verdict(checks)
 
 
 def _error_word(exc: OpenTrainError) -> str:
@@ -484,4 +508,4 @@ def register(mcp: MCPServer[Any], wanted: set[str]) -> None:
     ) -> Annotated[CallToolResult, Readiness]:
         async with tool_call(ctx, "check_hiring_readiness", writes=False, needs_token=False) as state:
             checked = await readiness(state, amount)
-            return _compact(checked, _readiness_summary(checked))
+            return _compact(checked, readiness_summary(checked))
