@@ -187,10 +187,13 @@ async def test_a_failing_listener_does_not_stop_the_watcher(client, controls, id
 
 
 async def test_a_malformed_feed_event_is_skipped_and_the_feed_moves_on():
-    """An event naming its approval with a list (a hostile or broken API) must not stall every later poll."""
+    """An event with no object as its data, or naming its approval with a list (a hostile or broken API),
+    must not stall every later poll."""
     recorder = Recorder()
     with running_hostile_api() as api:
         events = [
+            {"type": "approval.confirmed", "data": None},
+            {"type": "approval.confirmed", "data": "ap1"},
             {"type": "approval.confirmed", "data": {"approvalId": ["ap1"]}},
             {"type": "approval.confirmed", "data": {"approvalId": "ap1"}},
         ]
@@ -201,3 +204,25 @@ async def test_a_malformed_feed_event_is_skipped_and_the_feed_moves_on():
             watcher.watch(Approval.model_validate(api.approval("ap1")))
             await watcher.poll_once()
     assert [(a.id, a.status) for a in recorder.settled] == [("ap1", "confirmed")] and watcher.cursor == "c2"
+
+
+async def test_one_poll_reads_at_most_20_pages_of_the_feed():
+    """A feed that always says it has more (4,000 unread events, or a broken API) costs one poll 20 reads;
+    the next poll goes on from the last cursor."""
+    with running_hostile_api() as api:
+        api.answer(
+            "GET",
+            "/updates",
+            lambda request: (
+                200,
+                {"events": [], "nextCursor": f"after-{request.query_params.get('cursor')}", "hasMore": True},
+            ),
+        )
+        async with OpenTrainClient(token=TOKEN, base_url=api.base_url, policy=FAST_POLICY) as client:
+            watcher = ApprovalWatcher(client, Recorder())
+            watcher.watch(Approval.model_validate(api.approval("ap1")))
+            await watcher.poll_once()
+            first = api.count("GET", "/updates")
+            await watcher.poll_once()
+    assert first == 20 and api.count("GET", "/updates") == 40
+    assert watcher.cursor == "after-" * 40 + "None"
