@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -141,7 +142,9 @@ async def test_without_the_updates_scope_pending_approvals_are_read_directly(cli
     assert [a.status for a in recorder.settled] == ["declined"]
 
 
-async def test_running_watcher_survives_a_failed_poll_and_reports(client, controls, ids):
+async def test_running_watcher_survives_a_failed_poll_and_reports(client, controls, ids, caplog):
+    """An API failure costs one poll and one warning that names it (no traceback, which is for bugs)."""
+    caplog.set_level(logging.INFO, logger="opentrain_mcp.watcher")
     recorder = Recorder()
     watcher = ApprovalWatcher(client, recorder, interval=0.05)
     approval = await hire(client, ids["proposals"]["hireable"][0])
@@ -156,6 +159,9 @@ async def test_running_watcher_survives_a_failed_poll_and_reports(client, contro
             await recorder.arrived.wait()
         tg.cancel_scope.cancel()
     assert [a.status for a in recorder.settled] == ["confirmed"] and watcher.polls >= 2
+    failures = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [(r.levelname, r.exc_info) for r in failures] == [("WARNING", None)], caplog.text
+    assert "Internal Server Error" in failures[0].getMessage(), caplog.text
 
 
 async def test_a_failing_listener_does_not_stop_the_watcher(client, controls, ids):
