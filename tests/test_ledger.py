@@ -272,6 +272,61 @@ def test_opening_waits_for_another_writer_to_finish(tmp_path: Path):
         other.close()
 
 
+def test_opening_gives_up_on_a_writer_that_never_lets_go(tmp_path: Path):
+    """A start-up behind a writer that holds the file past the 5 s deadline fails, naming the lock, while the
+    writer still holds it: it does not wait for the writer (which lets go once the open returned, or after
+    60 s at most)."""
+    path = tmp_path / "ledger.sqlite3"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE other_program (x)")
+    other.execute("BEGIN IMMEDIATE")
+    opened = threading.Event()
+    holder = threading.Thread(target=lambda: (opened.wait(60), other.execute("COMMIT")))
+    holder.start()
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            Ledger(path)
+    finally:
+        opened.set()
+        holder.join()
+        other.close()
+    Ledger(path).close()  # the writer is done: the same file opens
+
+
+def _open_at_once(path: Path, count: int) -> list[BaseException]:
+    """Open ``path`` from ``count`` threads released together; what each failed open raised."""
+    start = threading.Barrier(count)
+    failures: list[BaseException] = []
+    opened: list[Ledger] = []
+
+    def open_one() -> None:
+        start.wait(timeout=60)
+        try:
+            opened.append(Ledger(path))
+        except Exception as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for led in opened:
+        led.close()
+    return failures
+
+
+def test_concurrent_first_opens_of_a_new_path_all_succeed(tmp_path: Path):
+    """Servers starting at once on a ledger path whose directories do not exist yet all open it. 4 rounds of
+    120 at once, each on a fresh path: a race between creating a directory and finding it there shows only
+    on some rounds."""
+    for round_ in range(4):
+        path = tmp_path.joinpath(f"round{round_}", *"abcdefgh", "ledger.sqlite3")
+        failures = _open_at_once(path, 120)
+        assert failures == [], f"{len(failures)} of 120 opens failed: {failures[:3]}"
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
 @pytest.mark.parametrize(
     ("platform", "local_app_data", "expected"),
     [

@@ -42,7 +42,15 @@ def test_retry_after_in_seconds():
     assert parse_retry_after(" 2.5 ") == 2.5
     assert parse_retry_after("0") == 0.0
     assert parse_retry_after("-5") == 0.0, "a negative wait means retry now"
-    for useless in (None, "", "soon", "nan", "inf", "Wed, 32 Oct 2015 07:28:00 GMT"):
+    for useless in (
+        None,
+        "",
+        "soon",
+        "nan",
+        "inf",
+        "Wed, 32 Oct 2015 07:28:00 GMT",
+        "Wed, 21 Oct 2015 07:28:00 +99999999999999999999",  # a zone offset no timedelta can hold
+    ):
         assert parse_retry_after(useless) is None, useless
 
 

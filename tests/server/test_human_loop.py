@@ -131,19 +131,22 @@ async def test_wait_for_approval_returns_on_decision_with_progress(settings, con
     assert progress, "progress notifications while waiting"
 
 
-async def test_wait_for_approval_times_out_with_current_state(settings, ids):
+async def test_wait_for_approval_times_out_with_current_state(settings, controls, ids):
+    """A wait ends with the approval as it is then; it may last up to 50 s, not longer (checked on an approval
+    that a 50 s wait reads at once, so only the cap can refuse the 51 s one)."""
     async with Client(server(settings), mode="legacy") as c:
         r = await c.call_tool(
             "request_hire", {"proposalId": ids["proposals"]["hireable"][0], "milestone": TERMS}
         )
-        r = await c.call_tool(
-            "wait_for_approval", {"approvalId": r.structured_content["approval"]["id"], "timeoutSeconds": 1}
-        )
-    assert r.structured_content["approval"]["status"] == "pending"
-    bad = None
-    async with Client(server(settings), mode="legacy") as c:
-        bad = await c.call_tool("wait_for_approval", {"approvalId": "x", "timeoutSeconds": 51})
-    assert bad.is_error
+        approval_id = r.structured_content["approval"]["id"]
+        r = await c.call_tool("wait_for_approval", {"approvalId": approval_id, "timeoutSeconds": 1})
+        assert r.structured_content["approval"]["status"] == "pending"
+        controls.decline(approval_id)
+        at_cap = await c.call_tool("wait_for_approval", {"approvalId": approval_id, "timeoutSeconds": 50})
+        past_cap = await c.call_tool("wait_for_approval", {"approvalId": approval_id, "timeoutSeconds": 51})
+    assert not at_cap.is_error and at_cap.structured_content["approval"]["status"] == "declined"
+    text = past_cap.content[0].text
+    assert past_cap.is_error and "- `timeoutSeconds`: must be at most 50\n" in text, text
 
 
 async def test_subscription_legacy_gets_update_on_confirm(settings, controls, ids):

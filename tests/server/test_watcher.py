@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -141,7 +142,9 @@ async def test_without_the_updates_scope_pending_approvals_are_read_directly(cli
     assert [a.status for a in recorder.settled] == ["declined"]
 
 
-async def test_running_watcher_survives_a_failed_poll_and_reports(client, controls, ids):
+async def test_running_watcher_survives_a_failed_poll_and_reports(client, controls, ids, caplog):
+    """An API failure costs one poll and one warning that names it (no traceback, which is for bugs)."""
+    caplog.set_level(logging.INFO, logger="opentrain_mcp.watcher")
     recorder = Recorder()
     watcher = ApprovalWatcher(client, recorder, interval=0.05)
     approval = await hire(client, ids["proposals"]["hireable"][0])
@@ -156,6 +159,9 @@ async def test_running_watcher_survives_a_failed_poll_and_reports(client, contro
             await recorder.arrived.wait()
         tg.cancel_scope.cancel()
     assert [a.status for a in recorder.settled] == ["confirmed"] and watcher.polls >= 2
+    failures = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [(r.levelname, r.exc_info) for r in failures] == [("WARNING", None)], caplog.text
+    assert "Internal Server Error" in failures[0].getMessage(), caplog.text
 
 
 async def test_a_failing_listener_does_not_stop_the_watcher(client, controls, ids):
@@ -187,10 +193,13 @@ async def test_a_failing_listener_does_not_stop_the_watcher(client, controls, id
 
 
 async def test_a_malformed_feed_event_is_skipped_and_the_feed_moves_on():
-    """An event naming its approval with a list (a hostile or broken API) must not stall every later poll."""
+    """An event with no object as its data, or naming its approval with a list (a hostile or broken API),
+    must not stall every later poll."""
     recorder = Recorder()
     with running_hostile_api() as api:
         events = [
+            {"type": "approval.confirmed", "data": None},
+            {"type": "approval.confirmed", "data": "ap1"},
             {"type": "approval.confirmed", "data": {"approvalId": ["ap1"]}},
             {"type": "approval.confirmed", "data": {"approvalId": "ap1"}},
         ]
@@ -201,3 +210,25 @@ async def test_a_malformed_feed_event_is_skipped_and_the_feed_moves_on():
             watcher.watch(Approval.model_validate(api.approval("ap1")))
             await watcher.poll_once()
     assert [(a.id, a.status) for a in recorder.settled] == [("ap1", "confirmed")] and watcher.cursor == "c2"
+
+
+async def test_one_poll_reads_at_most_20_pages_of_the_feed():
+    """A feed that always says it has more (4,000 unread events, or a broken API) costs one poll 20 reads;
+    the next poll goes on from the last cursor."""
+    with running_hostile_api() as api:
+        api.answer(
+            "GET",
+            "/updates",
+            lambda request: (
+                200,
+                {"events": [], "nextCursor": f"after-{request.query_params.get('cursor')}", "hasMore": True},
+            ),
+        )
+        async with OpenTrainClient(token=TOKEN, base_url=api.base_url, policy=FAST_POLICY) as client:
+            watcher = ApprovalWatcher(client, Recorder())
+            watcher.watch(Approval.model_validate(api.approval("ap1")))
+            await watcher.poll_once()
+            first = api.count("GET", "/updates")
+            await watcher.poll_once()
+    assert first == 20 and api.count("GET", "/updates") == 40
+    assert watcher.cursor == "after-" * 40 + "None"

@@ -75,7 +75,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     except ValueError:
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+        except (ValueError, OverflowError):  # OverflowError: a zone offset too large for a timedelta
             return None
         if when is None:
             return None
